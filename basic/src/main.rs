@@ -1,0 +1,63 @@
+//! The `basic` command line: `server`, `client` and `check`. Only argument
+//! parsing lives here; the lesson is in the library (`src/lib.rs`).
+
+use std::process::ExitCode;
+
+use basic::{DEFAULT_PORT, cli};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Lesson 1: the smallest blocking echo server and client")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve one client: echo every byte back until it closes, then exit.
+    ///
+    /// Example: basic server --port 0 --trace
+    Server {
+        #[command(flatten)]
+        at: cli::Endpoint<DEFAULT_PORT>,
+        #[command(flatten)]
+        trace: cli::Trace,
+    },
+    /// Send each line of stdin to the server and print the echoes.
+    ///
+    /// Example: printf 'hello\n' | basic client --port 5000
+    Client {
+        #[command(flatten)]
+        at: cli::Endpoint<DEFAULT_PORT>,
+        #[command(flatten)]
+        trace: cli::Trace,
+    },
+    /// Test whatever echo server listens at the address, written in any language.
+    ///
+    /// Example: basic check --port 5000
+    Check(cli::Check<DEFAULT_PORT>),
+}
+
+fn main() -> ExitCode {
+    cli::exit_with(|| match Cli::parse().command {
+        Command::Server { at, trace } => {
+            trace.apply();
+            let listener = basic::net::listen(&at.host, at.port, basic::net::DEFAULT_BACKLOG)?;
+            basic::net::announce(&listener)?;
+            basic::server::run(listener)?;
+            Ok(true)
+        }
+        Command::Client { at, trace } => {
+            trace.apply();
+            let stream = basic::net::connect(&at.host, at.port)?;
+            basic::client::run(stream, std::io::stdin().lock(), std::io::stdout())?;
+            Ok(true)
+        }
+        Command::Check(check) => {
+            let addr = basic::net::resolve(&check.at.host, check.at.port)?[0];
+            let report = basic::check::run(addr, check.timeout(), &mut std::io::stdout());
+            Ok(report.all_passed())
+        }
+    })
+}

@@ -1,0 +1,150 @@
+//! Setting up sockets: resolve a host, listen, connect. Every lesson's `main`
+//! uses these, so the steps are written (and traced) once.
+//!
+//! The listening socket is built with `socket2` rather than
+//! `std::net::TcpListener::bind`, because std does all of socket, bind and
+//! listen in one call and hides two choices a server author should see:
+//! `SO_REUSEADDR` and the length of the listen backlog.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::errors::UnknownHost;
+use crate::{log, trace};
+
+/// How many completed connections the kernel queues for us before `accept`.
+/// The kernel may cap it (Linux: `net.core.somaxconn`).
+pub const DEFAULT_BACKLOG: i32 = 128;
+
+/// Turns `--host` and `--port` into addresses: an IP literal (`127.0.0.1`,
+/// `::1`) as it is, a name (`localhost`) through the system's resolver, which
+/// may give several addresses (IPv6 and IPv4).
+pub fn resolve(host: &str, port: u16) -> anyhow::Result<Vec<SocketAddr>> {
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|_| UnknownHost(host.to_string()))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(UnknownHost(host.to_string()).into());
+    }
+    Ok(addrs)
+}
+
+/// Resolves `host` and listens on its first address.
+pub fn listen(host: &str, port: u16, backlog: i32) -> anyhow::Result<TcpListener> {
+    let addr = resolve(host, port)?[0];
+    listen_on(addr, backlog).with_context(|| format!("cannot listen on {addr}"))
+}
+
+/// socket, bind, listen: the three calls that make a listening socket.
+pub fn listen_on(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    // socket(): a new endpoint, IPv4 or IPv6 to match the address, of type
+    // STREAM (TCP: a reliable, ordered byte stream).
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    trace!("socket({:?}, STREAM, TCP)", Domain::for_address(addr));
+
+    // SO_REUSEADDR lets us bind a port that a recently closed connection
+    // still holds in TIME_WAIT, so restarting the server right after a client
+    // left does not fail with "address already in use". On Windows the same
+    // option would let two servers share a port, so we leave it off there:
+    // Windows does not block a restart on TIME_WAIT anyway.
+    #[cfg(not(windows))]
+    {
+        socket.set_reuse_address(true)?;
+        trace!("setsockopt(SO_REUSEADDR, 1)");
+    }
+
+    // bind(): claim the address and port. Port 0 asks the kernel for a free one.
+    socket.bind(&SockAddr::from(addr))?;
+    trace!("bind({addr})");
+
+    // listen(): from now on the kernel completes handshakes on its own and
+    // queues up to `backlog` connections until we accept them.
+    socket.listen(backlog)?;
+    trace!("listen(backlog = {backlog})");
+    Ok(socket.into())
+}
+
+/// Prints the contract's first line, `listening on ADDR`, with the real port
+/// (useful after `--port 0`), and a note when other machines can connect.
+pub fn announce(listener: &TcpListener) -> io::Result<SocketAddr> {
+    let addr = listener.local_addr()?;
+    log!("listening on {addr}");
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "note: {} is not a loopback address: other machines can reach this server now",
+            addr.ip()
+        );
+    }
+    Ok(addr)
+}
+
+/// Connects to `host:port`, trying each address the name resolves to.
+pub fn connect(host: &str, port: u16) -> anyhow::Result<TcpStream> {
+    let mut last_err = None;
+    for addr in resolve(host, port)? {
+        // connect(): the kernel sends SYN and this call blocks until the
+        // handshake completes, is refused (RST), or the system times out.
+        match TcpStream::connect(addr) {
+            Ok(stream) => {
+                trace!("connect({addr}) -> local {}", stream.local_addr()?);
+                return Ok(stream);
+            }
+            Err(err) => {
+                trace!("connect({addr}) failed: {err}");
+                last_err =
+                    Some(anyhow::Error::new(err).context(format!("cannot connect to {addr}")));
+            }
+        }
+    }
+    // resolve() returned at least one address, so the loop set last_err.
+    Err(last_err.unwrap_or_else(|| UnknownHost(host.to_string()).into()))
+}
+
+/// Connects with an upper bound on the wait: what `check` uses, so that a
+/// silent or unreachable server fails a check instead of hanging it.
+pub fn connect_within(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    Ok(stream)
+}
+
+/// Closes abruptly, as a crashed client would: `SO_LINGER` with a zero
+/// timeout makes `close` send RST instead of FIN, dropping unsent data.
+/// Tests and checks use it to play a client that vanishes mid-message.
+pub fn close_with_reset(stream: TcpStream) -> io::Result<()> {
+    socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO))?;
+    trace!("close() with SO_LINGER 0: reset");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_zero_gets_a_real_port() {
+        let listener = listen("127.0.0.1", 0, DEFAULT_BACKLOG).unwrap();
+        assert_ne!(listener.local_addr().unwrap().port(), 0);
+    }
+
+    #[test]
+    fn a_taken_port_is_address_in_use() {
+        let first = listen("127.0.0.1", 0, DEFAULT_BACKLOG).unwrap();
+        let port = first.local_addr().unwrap().port();
+        let err = listen("127.0.0.1", port, DEFAULT_BACKLOG).unwrap_err();
+        let io_err = err.downcast_ref::<io::Error>().unwrap();
+        assert_eq!(io_err.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn unknown_host_names_the_host() {
+        let err = resolve("no-such-host.invalid", 80).unwrap_err();
+        assert!(err.is::<UnknownHost>(), "{err:#}");
+    }
+}

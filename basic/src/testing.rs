@@ -1,0 +1,221 @@
+//! Helpers for the tests of every lesson: start a server on `127.0.0.1:0`,
+//! talk to it with timeouts, run a lesson's binary and wait for its
+//! `listening on` line. Nothing here sleeps to synchronise: each helper waits
+//! for an event (a line, a byte, a process exit) with an upper bound, and
+//! panics with a clear message when the bound is hit, so a bug fails a test
+//! fast instead of hanging the run.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// The upper bound on any single wait in a test.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A listener on `127.0.0.1` with a port the kernel chose.
+pub fn loopback_listener() -> TcpListener {
+    crate::net::listen_on(([127, 0, 0, 1], 0).into(), crate::net::DEFAULT_BACKLOG)
+        .expect("cannot listen on 127.0.0.1:0")
+}
+
+/// Runs `serve` on a thread with a fresh loopback listener; returns the
+/// address to connect to and the thread, whose result the test may check.
+pub fn start_server<F>(serve: F) -> (SocketAddr, JoinHandle<anyhow::Result<()>>)
+where
+    F: FnOnce(TcpListener) -> anyhow::Result<()> + Send + 'static,
+{
+    let listener = loopback_listener();
+    let addr = listener.local_addr().expect("listener has an address");
+    (addr, thread::spawn(move || serve(listener)))
+}
+
+/// Waits for a server thread to return, at most [`TEST_TIMEOUT`].
+pub fn join_within<T: Send + 'static>(handle: JoinHandle<T>) -> T {
+    let deadline = Instant::now() + TEST_TIMEOUT;
+    while !handle.is_finished() {
+        assert!(
+            Instant::now() < deadline,
+            "the server thread did not finish within {TEST_TIMEOUT:?}"
+        );
+        thread::sleep(Duration::from_millis(5)); // polling a finish flag, not synchronising
+    }
+    handle.join().expect("the server thread panicked")
+}
+
+/// Connects with read and write timeouts of [`TEST_TIMEOUT`].
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream =
+        crate::net::connect_within(addr, TEST_TIMEOUT).expect("cannot connect to the test server");
+    stream.set_nodelay(true).expect("set TCP_NODELAY");
+    stream
+}
+
+/// Reads exactly `len` bytes, or panics saying what did arrive.
+pub fn read_exactly(stream: &mut TcpStream, len: usize) -> Vec<u8> {
+    let mut got = vec![0; len];
+    if let Err(err) = stream.read_exact(&mut got) {
+        panic!("expected {len} bytes, reading failed: {err}");
+    }
+    got
+}
+
+/// Reads until the peer closes, or panics after [`TEST_TIMEOUT`].
+pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    if let Err(err) = stream.read_to_end(&mut got) {
+        panic!(
+            "expected the server to close; got {} bytes, then: {err}",
+            got.len()
+        );
+    }
+    got
+}
+
+/// A `Write` whose bytes a test can read afterwards, from any thread.
+#[derive(Clone, Default)]
+pub struct SharedOutput(Arc<Mutex<Vec<u8>>>);
+
+impl SharedOutput {
+    pub fn contents(&self) -> Vec<u8> {
+        self.0.lock().expect("output lock").clone()
+    }
+}
+
+impl Write for SharedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("output lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A lesson binary running as a server; killed when dropped.
+pub struct ServerProcess {
+    pub child: Child,
+    /// The address from its `listening on` line.
+    pub addr: SocketAddr,
+    /// Its later stdout lines, as they come.
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl ServerProcess {
+    /// Starts `binary` with `args` and waits for its `listening on ADDR` line.
+    pub fn start(binary: &str, args: &[&str]) -> ServerProcess {
+        let mut child = Command::new(binary)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot start {binary}: {err}"));
+        let lines = forward_lines(child.stdout.take().expect("piped stdout"));
+        let first = lines.recv_timeout(TEST_TIMEOUT).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("{binary} {args:?} printed no first line within {TEST_TIMEOUT:?}")
+        });
+        let addr = first
+            .strip_prefix("listening on ")
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("first line should be `listening on ADDR`, was {first:?}"));
+        ServerProcess { child, addr, lines }
+    }
+
+    /// Waits for a stdout line containing `text`, returning it.
+    pub fn expect_line(&self, text: &str) -> String {
+        let deadline = Instant::now() + TEST_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => continue,
+                Err(_) => {
+                    panic!("the server printed no line containing {text:?} within {TEST_TIMEOUT:?}")
+                }
+            }
+        }
+    }
+
+    /// Waits for the process to exit by itself, at most [`TEST_TIMEOUT`].
+    pub fn wait(&mut self) -> ExitStatus {
+        wait_within(&mut self.child, TEST_TIMEOUT)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn forward_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// What a finished command printed, and how it exited.
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+/// Runs `binary args`, feeding `stdin`, and waits at most [`TEST_TIMEOUT`].
+pub fn run_command(binary: &str, args: &[&str], stdin: &[u8]) -> Finished {
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {binary}: {err}"));
+    let mut input = child.stdin.take().expect("piped stdin");
+    let stdin = stdin.to_vec();
+    let feeder = thread::spawn(move || {
+        let _ = input.write_all(&stdin); // dropping `input` then closes it: end of input
+    });
+    let stdout = read_all_in_background(child.stdout.take().expect("piped stdout"));
+    let stderr = read_all_in_background(child.stderr.take().expect("piped stderr"));
+    let status = wait_within(&mut child, TEST_TIMEOUT);
+    let _ = feeder.join();
+    let stdout = stdout.join().expect("stdout reader");
+    let stderr = String::from_utf8_lossy(&stderr.join().expect("stderr reader")).into_owned();
+    Finished {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+fn read_all_in_background(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
+fn wait_within(child: &mut Child, timeout: Duration) -> ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("the process did not exit within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(5)); // polling for exit, not synchronising
+    }
+}

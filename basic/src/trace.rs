@@ -1,0 +1,79 @@
+//! Two kinds of output, kept apart so that scripts and tests can rely on stdout:
+//!
+//! - [`log!`](crate::log): the server's events (a client connected, a message, a
+//!   client left), on **stdout**.
+//! - [`trace!`](crate::trace): with `--trace`, each socket call as it happens, on
+//!   **stderr**, so that a student can watch the lifecycle of a connection.
+//!
+//! Both ignore errors from the terminal: a server must not crash because the
+//! pipe its log went to was closed (`println!` would panic there).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static TRACING: AtomicBool = AtomicBool::new(false);
+
+/// Turns on `--trace` output for the whole process.
+pub fn enable() {
+    TRACING.store(true, Ordering::Relaxed);
+}
+
+/// Whether `--trace` is on.
+pub fn enabled() -> bool {
+    TRACING.load(Ordering::Relaxed)
+}
+
+/// Prints one event line on stdout, e.g. `log!("client connected: {peer}")`.
+#[macro_export]
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let mut stdout = ::std::io::stdout().lock();
+        let _ = writeln!(stdout, $($arg)*);
+        let _ = stdout.flush();
+    }};
+}
+
+/// With `--trace`, prints one socket call on stderr, e.g.
+/// `trace!("accept() -> {peer}")`. Costs one atomic load when tracing is off.
+#[macro_export]
+macro_rules! trace {
+    ($($arg:tt)*) => {
+        if $crate::trace::enabled() {
+            use ::std::io::Write as _;
+            let _ = writeln!(::std::io::stderr().lock(), "trace: {}", format_args!($($arg)*));
+        }
+    };
+}
+
+/// Shows received bytes in a log line: printable text as it is, the rest
+/// escaped (`\n`, `\xff`), and cut after `limit` bytes.
+pub fn preview(bytes: &[u8], limit: usize) -> String {
+    let shown = &bytes[..bytes.len().min(limit)];
+    let mut text = String::from("\"");
+    for chunk in shown.utf8_chunks() {
+        text.extend(chunk.valid().chars().flat_map(char::escape_debug));
+        for byte in chunk.invalid() {
+            text.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    text.push('"');
+    if bytes.len() > limit {
+        text.push_str("...");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::preview;
+
+    #[test]
+    fn preview_escapes_control_and_invalid_bytes() {
+        assert_eq!(preview(b"hi\n\xff", 10), r#""hi\n\xff""#);
+    }
+
+    #[test]
+    fn preview_cuts_long_input() {
+        assert_eq!(preview(b"abcdef", 3), r#""abc"..."#);
+    }
+}

@@ -1,0 +1,127 @@
+//! The `basic` binary itself: the contract's output lines, exit statuses and
+//! one-line errors.
+
+use std::io::Write;
+use std::net::Shutdown;
+
+use basic::testing::{ServerProcess, connect, read_to_close, run_command};
+
+const BASIC: &str = env!("CARGO_BIN_EXE_basic");
+
+#[test]
+fn server_announces_its_real_port_and_exits_0_after_its_client() {
+    let mut server = ServerProcess::start(BASIC, &["server", "--port", "0"]);
+    assert_ne!(server.addr.port(), 0);
+    let mut stream = connect(server.addr);
+    stream.write_all(b"hi\n").unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_to_close(&mut stream), b"hi\n");
+    server.expect_line("client left");
+    assert!(server.wait().success());
+}
+
+#[test]
+fn piped_client_prints_every_echo_and_exits_0() {
+    let server = ServerProcess::start(BASIC, &["server", "--port", "0"]);
+    let port = server.addr.port().to_string();
+    let input = b"alpha\nbeta\n\ngamma\n";
+    let client = run_command(BASIC, &["client", "--port", &port], input);
+    assert!(client.status.success(), "{}", client.stderr);
+    assert_eq!(client.stdout, input);
+}
+
+#[test]
+fn server_works_on_ipv6_loopback() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("skipped: this machine has no IPv6 loopback");
+        return;
+    }
+    let server = ServerProcess::start(BASIC, &["server", "--host", "::1", "--port", "0"]);
+    assert!(server.addr.is_ipv6());
+    let port = server.addr.port().to_string();
+    let client = run_command(
+        BASIC,
+        &["client", "--host", "::1", "--port", &port],
+        b"v6\n",
+    );
+    assert_eq!(client.stdout, b"v6\n", "{}", client.stderr);
+}
+
+#[test]
+fn a_taken_port_is_one_line_error_with_a_hint() {
+    let taken = basic::testing::loopback_listener();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let server = run_command(BASIC, &["server", "--port", &port], b"");
+    assert!(!server.status.success());
+    assert_eq!(
+        server.stderr,
+        format!(
+            "error: cannot listen on 127.0.0.1:{port}: address already in use \
+             (is another server running? try --port 0)\n"
+        )
+    );
+}
+
+#[test]
+fn a_refused_connection_is_one_line_error_with_a_hint() {
+    let port = basic::testing::loopback_listener()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let client = run_command(BASIC, &["client", "--port", &port], b"hello\n");
+    assert!(!client.status.success());
+    assert_eq!(client.stderr.lines().count(), 1, "{}", client.stderr);
+    assert!(
+        client
+            .stderr
+            .starts_with("error: cannot connect to 127.0.0.1:"),
+        "{}",
+        client.stderr
+    );
+    assert!(
+        client
+            .stderr
+            .contains("connection refused (is the server running"),
+        "{}",
+        client.stderr
+    );
+}
+
+#[test]
+fn check_exits_0_against_the_server_and_1_when_nothing_listens() {
+    let server = ServerProcess::start(BASIC, &["server", "--port", "0"]);
+    let port = server.addr.port().to_string();
+    let passing = run_command(BASIC, &["check", "--port", &port], b"");
+    assert!(
+        passing.status.success(),
+        "{}",
+        String::from_utf8_lossy(&passing.stdout)
+    );
+    drop(server);
+    let failing = run_command(BASIC, &["check", "--port", &port, "--timeout", "0.5"], b"");
+    assert_eq!(failing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failing.stdout).ends_with("0 passed, 9 failed\n"));
+}
+
+#[test]
+fn trace_shows_the_socket_calls_on_stderr_only() {
+    let mut server = ServerProcess::start(BASIC, &["server", "--port", "0"]);
+    let port = server.addr.port().to_string();
+    let client = run_command(BASIC, &["client", "--port", &port, "--trace"], b"x\n");
+    assert_eq!(client.stdout, b"x\n");
+    for call in [
+        "connect(",
+        "write(2 bytes)",
+        "shutdown(Write)",
+        "read() -> 2 bytes",
+        "close()",
+    ] {
+        assert!(
+            client.stderr.contains(call),
+            "no {call:?} in {}",
+            client.stderr
+        );
+    }
+    assert!(server.wait().success());
+}

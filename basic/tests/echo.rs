@@ -1,0 +1,105 @@
+//! The lesson's server and client, driven over loopback through the library.
+
+use std::io::Write;
+use std::net::Shutdown;
+
+use basic::testing::{
+    SharedOutput, connect, join_within, read_exactly, read_to_close, start_server,
+};
+
+fn start() -> (
+    std::net::SocketAddr,
+    std::thread::JoinHandle<anyhow::Result<()>>,
+) {
+    start_server(basic::server::run)
+}
+
+#[test]
+fn a_single_line_is_echoed_byte_for_byte() {
+    let (addr, _server) = start();
+    let mut stream = connect(addr);
+    stream.write_all(b"hello, socket\n").unwrap();
+    assert_eq!(read_exactly(&mut stream, 14), b"hello, socket\n");
+}
+
+#[test]
+fn many_lines_come_back_in_order() {
+    let (addr, _server) = start();
+    let mut stream = connect(addr);
+    let lines: Vec<u8> = (0..500)
+        .flat_map(|i| format!("line {i}\n").into_bytes())
+        .collect();
+    stream.write_all(&lines).unwrap();
+    assert_eq!(read_exactly(&mut stream, lines.len()), lines);
+}
+
+#[test]
+fn an_empty_line_is_echoed() {
+    let (addr, _server) = start();
+    let mut stream = connect(addr);
+    stream.write_all(b"\n").unwrap();
+    assert_eq!(read_exactly(&mut stream, 1), b"\n");
+}
+
+#[test]
+fn a_one_mebibyte_line_is_echoed_exactly() {
+    let (addr, _server) = start();
+    let mut stream = connect(addr);
+    let mut line: Vec<u8> = (0..1024 * 1024 - 1)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    line.push(b'\n');
+    // Write on another thread: the echo fills our receive buffer while we write.
+    let mut writer = stream.try_clone().unwrap();
+    let sent = line.clone();
+    let writing = std::thread::spawn(move || writer.write_all(&sent));
+    assert_eq!(read_exactly(&mut stream, line.len()), line);
+    writing.join().unwrap().unwrap();
+}
+
+#[test]
+fn non_utf8_bytes_are_echoed_exactly() {
+    let (addr, _server) = start();
+    let mut stream = connect(addr);
+    let bytes: Vec<u8> = (0..=255).collect();
+    stream.write_all(&bytes).unwrap();
+    assert_eq!(read_exactly(&mut stream, 256), bytes);
+}
+
+#[test]
+fn a_half_closed_client_still_gets_every_echo_then_eof() {
+    let (addr, _server) = start();
+    let mut stream = connect(addr);
+    stream.write_all(b"one\ntwo\nthree\n").unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_to_close(&mut stream), b"one\ntwo\nthree\n");
+}
+
+#[test]
+fn the_server_returns_after_its_one_client_leaves() {
+    let (addr, server) = start();
+    let mut stream = connect(addr);
+    stream.write_all(b"bye\n").unwrap();
+    stream.shutdown(Shutdown::Write).unwrap();
+    read_to_close(&mut stream);
+    join_within(server).expect("run returns Ok");
+}
+
+#[test]
+fn a_client_that_resets_mid_line_does_not_crash_the_server() {
+    let (addr, server) = start();
+    let mut stream = connect(addr);
+    stream.write_all(b"half a li").unwrap();
+    read_exactly(&mut stream, 9); // the server has the bytes; now vanish
+    basic::net::close_with_reset(stream).unwrap();
+    join_within(server).expect("a reset is logged, not returned as an error");
+}
+
+#[test]
+fn the_client_prints_every_echo_and_adds_a_missing_final_newline() {
+    let (addr, _server) = start();
+    let output = SharedOutput::default();
+    let input: &[u8] = b"first\n\nthird \xff\nno newline";
+    basic::client::run(connect(addr), input, output.clone()).unwrap();
+    assert_eq!(output.contents(), b"first\n\nthird \xff\nno newline\n");
+}

@@ -1,0 +1,66 @@
+//! The `multiclients` command line: `server`, `client` and `check`. Only
+//! argument parsing lives here; the lesson is in the library (`src/lib.rs`).
+
+use std::process::ExitCode;
+
+use basic::cli;
+use clap::{Parser, Subcommand};
+use multiclients::DEFAULT_PORT;
+
+#[derive(Parser)]
+#[command(about = "Lesson 2: an iterative accept loop, many clients served one at a time")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Echo server for many clients, served one after another, for ever (Ctrl-C stops it).
+    ///
+    /// Example: multiclients server --port 0 --backlog 16
+    Server {
+        #[command(flatten)]
+        at: cli::Endpoint<DEFAULT_PORT>,
+        #[command(flatten)]
+        backlog: cli::Backlog,
+        #[command(flatten)]
+        trace: cli::Trace,
+    },
+    /// Send each line of stdin to the server and print the echoes (lesson 1's client).
+    ///
+    /// Example: printf 'hello\n' | multiclients client
+    Client {
+        #[command(flatten)]
+        at: cli::Endpoint<DEFAULT_PORT>,
+        #[command(flatten)]
+        trace: cli::Trace,
+    },
+    /// Test whatever server listens at the address: echo, and one client after another.
+    ///
+    /// Example: multiclients check --port 5001
+    Check(cli::Check<DEFAULT_PORT>),
+}
+
+fn main() -> ExitCode {
+    cli::exit_with(|| match Cli::parse().command {
+        Command::Server { at, backlog, trace } => {
+            trace.apply();
+            let listener = basic::net::listen(&at.host, at.port, backlog.backlog)?;
+            basic::net::announce(&listener)?;
+            multiclients::server::run(listener)?;
+            Ok(true)
+        }
+        Command::Client { at, trace } => {
+            trace.apply();
+            let stream = basic::net::connect(&at.host, at.port)?;
+            basic::client::run(stream, std::io::stdin().lock(), std::io::stdout())?;
+            Ok(true)
+        }
+        Command::Check(check) => {
+            let addr = basic::net::resolve(&check.at.host, check.at.port)?[0];
+            let report = multiclients::check::run(addr, check.timeout(), &mut std::io::stdout());
+            Ok(report.all_passed())
+        }
+    })
+}

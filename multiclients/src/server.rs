@@ -1,0 +1,38 @@
+//! The server side: accept clients one after another, for ever, and echo
+//! each with lesson 1's code.
+
+use std::net::TcpListener;
+use std::thread;
+use std::time::Duration;
+
+use basic::{log, trace};
+
+/// After a failed `accept`, wait this long before trying again, so that a
+/// lasting failure (out of file descriptors) does not spin the CPU.
+pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// Serves clients one at a time. Returns only if the listener itself fails.
+pub fn run(listener: TcpListener) -> anyhow::Result<()> {
+    let mut served: u64 = 0;
+    loop {
+        // accept() takes the oldest completed connection from the backlog,
+        // blocking until there is one. Clients that connected while we were
+        // busy have been waiting there, their bytes buffered by the kernel.
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // One failed accept (a client that reset while queued, or no
+                // file descriptors left) is no reason to stop serving.
+                log!("accept failed: {err}; still listening");
+                thread::sleep(ACCEPT_RETRY_DELAY);
+                continue;
+            }
+        };
+        trace!("accept() -> {peer}");
+        served += 1;
+        log!("serving client #{served}; later clients wait in the backlog");
+        // The whole conversation happens here, so the next accept() waits
+        // until this client leaves: that is what "iterative" means.
+        basic::server::handle_client(stream, peer);
+    }
+}

@@ -1,0 +1,47 @@
+//! The `multiclients` binary: contract output, piped clients one after another.
+
+use basic::testing::{ServerProcess, run_command};
+
+const MULTICLIENTS: &str = env!("CARGO_BIN_EXE_multiclients");
+
+#[test]
+fn piped_clients_are_served_one_after_another_by_the_binary() {
+    let server = ServerProcess::start(MULTICLIENTS, &["server", "--port", "0", "--backlog", "8"]);
+    let port = server.addr.port().to_string();
+    for input in [&b"first\n"[..], b"second\nthird\n"] {
+        let client = run_command(MULTICLIENTS, &["client", "--port", &port], input);
+        assert!(client.status.success(), "{}", client.stderr);
+        assert_eq!(client.stdout, input);
+    }
+    server.expect_line("serving client #2");
+}
+
+#[test]
+fn check_binary_passes_against_the_server_binary() {
+    let server = ServerProcess::start(MULTICLIENTS, &["server", "--port", "0"]);
+    let port = server.addr.port().to_string();
+    let check = run_command(
+        MULTICLIENTS,
+        &["check", "--port", &port, "--timeout", "2"],
+        b"",
+    );
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{out}");
+    assert!(out.ends_with("13 passed, 0 failed\n"), "{out}");
+}
+
+#[test]
+fn a_taken_port_is_one_line_error_with_a_hint() {
+    let taken = basic::testing::loopback_listener();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let server = run_command(MULTICLIENTS, &["server", "--port", &port], b"");
+    assert!(!server.status.success());
+    assert!(
+        server
+            .stderr
+            .ends_with("(is another server running? try --port 0)\n"),
+        "{}",
+        server.stderr
+    );
+    assert_eq!(server.stderr.lines().count(), 1);
+}
