@@ -1,0 +1,8 @@
+//! # Lesson 3, `multiclients_threaded` (under construction)
+//!
+//! The chat protocol lives in [`protocol`].
+
+pub mod protocol;
+
+/// The port this lesson uses unless told otherwise (see the contract).
+pub const DEFAULT_PORT: u16 = 5002;

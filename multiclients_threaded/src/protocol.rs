@@ -1,0 +1,249 @@
+//! The chat protocol of `../shared/CONTRACT.md`, as pure functions: no
+//! sockets here, so it is tested on its own, and lesson `sandbox` serves the
+//! very same protocol from one thread by reusing this module.
+//!
+//! | direction        | line                  | meaning                          |
+//! |------------------|-----------------------|----------------------------------|
+//! | client -> server | `TEXT`                | say TEXT to everyone else        |
+//! | client -> server | `/nick NAME`          | rename (names are unique)        |
+//! | client -> server | `/who`                | list the names present           |
+//! | client -> server | `/quit`               | leave                            |
+//! | server -> client | `NAME: TEXT`          | NAME said TEXT                   |
+//! | server -> client | `* NOTICE`            | from the server: joins, errors   |
+//!
+//! Every line is UTF-8 and ends in `\n`; a `\r\n` ending (telnet, Windows
+//! `nc`) is accepted too. Bytes that are not UTF-8 are *replaced* by `U+FFFD`
+//! rather than rejected: one bad byte should not cost a user their message,
+//! and the replacement character shows everyone that something was lost.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// The longest line a client may send, in bytes, not counting `\r\n`. A
+/// longer line is refused, so a client cannot make the server buffer
+/// without limit.
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// The longest name, in characters.
+pub const MAX_NAME_CHARS: usize = 24;
+
+/// What one line from a client asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request<'a> {
+    /// Plain text for everyone else.
+    Say(&'a str),
+    /// `/nick NAME`.
+    Nick(&'a str),
+    /// `/who`.
+    Who,
+    /// `/quit`.
+    Quit,
+    /// A `/command` we do not know.
+    Unknown(&'a str),
+}
+
+/// Reads one line (already without its line ending) as a request.
+pub fn parse(line: &str) -> Request<'_> {
+    let Some(command) = line.strip_prefix('/') else {
+        return Request::Say(line);
+    };
+    let (verb, argument) = command.split_once(' ').unwrap_or((command, ""));
+    match verb {
+        "nick" => Request::Nick(argument.trim()),
+        "who" => Request::Who,
+        "quit" => Request::Quit,
+        _ => Request::Unknown(line),
+    }
+}
+
+/// Drops the line ending (`\n` or `\r\n`) and decodes the rest as UTF-8,
+/// replacing bytes that are not UTF-8 by `U+FFFD`.
+pub fn decode_line(raw: &[u8]) -> Cow<'_, str> {
+    let line = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    String::from_utf8_lossy(line)
+}
+
+/// Why a name was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameError {
+    Empty,
+    TooLong,
+    /// Whitespace, control characters and `:` are not allowed: a name with
+    /// `:` would make `NAME: TEXT` ambiguous. `*` and `/` may not start one,
+    /// so that a name can never pass for a notice or a command.
+    BadChar(char),
+    Taken,
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NameError::Empty => write!(f, "a name cannot be empty"),
+            NameError::TooLong => write!(f, "a name has at most {MAX_NAME_CHARS} characters"),
+            NameError::BadChar(c) => write!(f, "a name cannot contain {c:?}"),
+            NameError::Taken => write!(f, "that name is taken"),
+        }
+    }
+}
+
+/// Checks the form of a name (not whether it is taken: that needs the room).
+pub fn check_name(name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(NameError::TooLong);
+    }
+    if let Some(first @ ('*' | '/')) = name.chars().next() {
+        return Err(NameError::BadChar(first));
+    }
+    match name
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || *c == ':')
+    {
+        Some(bad) => Err(NameError::BadChar(bad)),
+        None => Ok(()),
+    }
+}
+
+/// The default name of the `n`th client to connect. The server still checks
+/// it is free, since someone may have taken it with `/nick`.
+pub fn default_name(n: u64) -> String {
+    format!("guest{n}")
+}
+
+/// `NAME: TEXT\n`, the line everyone else receives.
+pub fn chat_line(name: &str, text: &str) -> String {
+    format!("{name}: {text}\n")
+}
+
+/// `* TEXT\n`, a line from the server itself.
+pub fn notice(text: impl fmt::Display) -> String {
+    format!("* {text}\n")
+}
+
+/// Assembles lines from bytes that arrive in pieces of any size, and never
+/// holds more than one line's worth: a line longer than the limit is
+/// reported as soon as the limit is passed, not when (if ever) it ends.
+#[derive(Debug)]
+pub struct LineBuffer {
+    pending: Vec<u8>,
+    /// How far `pending` was searched for `\n` already.
+    scanned: usize,
+    max_line_bytes: usize,
+}
+
+/// A line passed [`MAX_LINE_BYTES`] (or the buffer's own limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineTooLong;
+
+impl LineBuffer {
+    pub fn new(max_line_bytes: usize) -> Self {
+        LineBuffer {
+            pending: Vec::new(),
+            scanned: 0,
+            max_line_bytes,
+        }
+    }
+
+    /// Adds bytes just read. Call [`next_line`](Self::next_line) until it
+    /// returns `None` before adding more, so that memory stays bounded.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+    }
+
+    /// The next complete line, with its `\n` (decode it with [`decode_line`]).
+    pub fn next_line(&mut self) -> Option<Result<Vec<u8>, LineTooLong>> {
+        match self.pending[self.scanned..]
+            .iter()
+            .position(|&b| b == b'\n')
+        {
+            Some(at) => {
+                let end = self.scanned + at + 1;
+                self.scanned = 0;
+                let line: Vec<u8> = self.pending.drain(..end).collect();
+                let content = line.strip_suffix(b"\n").unwrap_or(&line);
+                let content = content.strip_suffix(b"\r").unwrap_or(content);
+                Some(if content.len() > self.max_line_bytes {
+                    Err(LineTooLong)
+                } else {
+                    Ok(line)
+                })
+            }
+            // No line end yet: past the limit (plus room for `\r`), it is too long.
+            None if self.pending.len() > self.max_line_bytes + 1 => Some(Err(LineTooLong)),
+            None => {
+                self.scanned = self.pending.len();
+                None
+            }
+        }
+    }
+
+    /// Bytes received that do not make a whole line yet (a client that
+    /// vanished mid-line leaves them here).
+    pub fn unfinished(&self) -> &[u8] {
+        &self.pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_said_and_commands_are_recognised() {
+        assert_eq!(parse("hello /nick"), Request::Say("hello /nick"));
+        assert_eq!(parse("/nick  bob "), Request::Nick("bob"));
+        assert_eq!(parse("/who"), Request::Who);
+        assert_eq!(parse("/quit"), Request::Quit);
+        assert_eq!(parse("/dance now"), Request::Unknown("/dance now"));
+    }
+
+    #[test]
+    fn line_endings_are_dropped_and_bad_utf8_replaced() {
+        assert_eq!(decode_line(b"hi\r\n"), "hi");
+        assert_eq!(decode_line(b"hi\n"), "hi");
+        assert_eq!(decode_line(b"caf\xe9\n"), "caf\u{fffd}");
+    }
+
+    #[test]
+    fn names_are_checked() {
+        assert_eq!(check_name("alice"), Ok(()));
+        assert_eq!(check_name("Zoë_2"), Ok(()));
+        assert_eq!(check_name(""), Err(NameError::Empty));
+        assert_eq!(check_name(&"x".repeat(25)), Err(NameError::TooLong));
+        assert_eq!(check_name("a b"), Err(NameError::BadChar(' ')));
+        assert_eq!(check_name("a:b"), Err(NameError::BadChar(':')));
+        assert_eq!(check_name("*admin"), Err(NameError::BadChar('*')));
+    }
+
+    #[test]
+    fn lines_are_assembled_across_pieces() {
+        let mut lines = LineBuffer::new(MAX_LINE_BYTES);
+        lines.extend(b"he");
+        assert_eq!(lines.next_line(), None);
+        lines.extend(b"llo\nwor");
+        assert_eq!(lines.next_line(), Some(Ok(b"hello\n".to_vec())));
+        assert_eq!(lines.next_line(), None);
+        lines.extend(b"ld\r\n");
+        assert_eq!(lines.next_line(), Some(Ok(b"world\r\n".to_vec())));
+        assert_eq!(lines.unfinished(), b"");
+    }
+
+    #[test]
+    fn a_line_past_the_limit_is_refused_before_it_ends() {
+        let mut lines = LineBuffer::new(4);
+        lines.extend(b"abcd\r\n");
+        assert_eq!(lines.next_line(), Some(Ok(b"abcd\r\n".to_vec())));
+        lines.extend(b"abcdef");
+        assert_eq!(lines.next_line(), Some(Err(LineTooLong)));
+    }
+
+    #[test]
+    fn a_complete_line_over_the_limit_is_refused() {
+        let mut lines = LineBuffer::new(4);
+        lines.extend(b"abcde\n");
+        assert_eq!(lines.next_line(), Some(Err(LineTooLong)));
+    }
+}
