@@ -1,0 +1,187 @@
+//! The chat client, with the two timeouts a blocking client needs: one on
+//! `connect` (a server that never completes the handshake) and one on
+//! `read` (a server that stays silent). Without them a blocking call can
+//! wait for minutes, or for ever.
+//!
+//! One thread copies stdin to the socket; this thread prints what arrives.
+//! At the end of stdin we send `/quit`, and wait (bounded) for the server
+//! to close.
+
+use std::fmt;
+use std::io::{self, BufRead, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use basic::trace;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// After our input ends, how long we wait for the server to close.
+pub const REPLY_WAIT: Duration = Duration::from_secs(5);
+
+/// A timeout fired: which one, and after how long. Its message is what the
+/// user sees after `error: `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeoutFired {
+    /// The option that set it: `--connect-timeout` or `--read-timeout`.
+    pub option: &'static str,
+    pub after: Duration,
+    pub what: String,
+}
+
+impl fmt::Display for TimeoutFired {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.after.as_secs_f32();
+        write!(f, "{} (the {} of {secs}s fired)", self.what, self.option)
+    }
+}
+
+impl std::error::Error for TimeoutFired {}
+
+/// Connects, giving up after `timeout`.
+///
+/// std's `TcpStream::connect_timeout` exists, but `socket2` shows the steps:
+/// the socket is made non-blocking, `connect` starts the handshake and
+/// returns at once, and the library waits (with `poll`/`select`) at most
+/// `timeout` for the socket to become writable, which means "connected".
+pub fn connect_with_timeout(addr: SocketAddr, timeout: Duration) -> anyhow::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .context("cannot create a socket")?;
+    trace!("connect({addr}) with a timeout of {timeout:?}");
+    match socket.connect_timeout(&SockAddr::from(addr), timeout) {
+        Ok(()) => Ok(socket.into()),
+        // The handshake did not finish in time: SYNs unanswered (a full
+        // backlog, a firewall that drops packets, a machine that is off).
+        Err(err) if is_timeout(&err) => Err(TimeoutFired {
+            option: "--connect-timeout",
+            after: timeout,
+            what: format!(
+                "cannot connect to {addr}: no answer within {}s",
+                timeout.as_secs_f32()
+            ),
+        }
+        .into()),
+        Err(err) => Err(anyhow::Error::new(err).context(format!("cannot connect to {addr}"))),
+    }
+}
+
+/// A read timeout is reported as `WouldBlock` on Unix (the kernel's
+/// `EAGAIN`, the same code a non-blocking socket gives) and as `TimedOut` on
+/// Windows (`WSAETIMEDOUT`). Code that checks only one of them works on one
+/// system and fails on the other.
+pub fn is_timeout(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// What happened, as seen by the printing side.
+enum Event {
+    InputEnded,
+    ServerClosed(anyhow::Result<()>),
+}
+
+/// Runs the conversation: `input` lines go to the server, what it sends goes
+/// to `output`. With `read_timeout`, a server silent for that long ends it
+/// with a [`TimeoutFired`] error.
+pub fn run(
+    stream: TcpStream,
+    input: impl BufRead + Send + 'static,
+    output: impl Write + Send + 'static,
+    read_timeout: Option<Duration>,
+) -> anyhow::Result<()> {
+    // SO_RCVTIMEO: each read waits at most this long for a byte.
+    stream
+        .set_read_timeout(read_timeout)
+        .context("cannot set the read timeout")?;
+    let (events, event_rx) = mpsc::channel();
+    let writer = stream.try_clone().context("cannot clone the socket")?;
+    let input_done = events.clone();
+    thread::spawn(move || {
+        let _ = send_lines(writer, input);
+        let _ = input_done.send(Event::InputEnded);
+    });
+    thread::spawn(move || {
+        let _ = events.send(Event::ServerClosed(print_replies(
+            stream,
+            output,
+            read_timeout,
+        )));
+    });
+    wait_for_the_end(&event_rx)
+}
+
+/// Sends each input line, then `/quit` at the end of input.
+fn send_lines(mut stream: TcpStream, input: impl BufRead) -> io::Result<()> {
+    for line in input.split(b'\n') {
+        let mut line = line?;
+        line.push(b'\n');
+        // write_all blocks while the server's receive window is full.
+        stream.write_all(&line)?;
+        trace!("write({} bytes)", line.len());
+    }
+    stream.write_all(b"/quit\n")
+}
+
+/// Copies what the server sends to `output` until it closes.
+fn print_replies(
+    mut stream: TcpStream,
+    mut output: impl Write,
+    read_timeout: Option<Duration>,
+) -> anyhow::Result<()> {
+    let mut buf = [0u8; 4096];
+    let mut silent_since = Instant::now();
+    loop {
+        // read() blocks until a byte arrives, the server closes, or the
+        // read timeout passes.
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(()), // the server closed: the conversation is over
+            Ok(n) => {
+                silent_since = Instant::now();
+                output.write_all(&buf[..n]).context("cannot print")?;
+                output.flush().context("cannot print")?;
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if is_timeout(&err) => {
+                return Err(TimeoutFired {
+                    option: "--read-timeout",
+                    after: read_timeout.unwrap_or_default(),
+                    what: format!(
+                        "the server sent nothing for {:.1}s",
+                        silent_since.elapsed().as_secs_f32()
+                    ),
+                }
+                .into());
+            }
+            Err(err) => return Err(anyhow::Error::new(err).context("connection lost")),
+        }
+    }
+}
+
+/// Waits for the server to close; once our input has ended, at most
+/// [`REPLY_WAIT`] more.
+fn wait_for_the_end(events: &mpsc::Receiver<Event>) -> anyhow::Result<()> {
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let event = match deadline {
+            None => events.recv().ok(),
+            Some(at) => events
+                .recv_timeout(at.saturating_duration_since(Instant::now()))
+                .ok(),
+        };
+        match event {
+            Some(Event::InputEnded) => deadline = Some(Instant::now() + REPLY_WAIT),
+            Some(Event::ServerClosed(result)) => return result,
+            None => {
+                eprintln!(
+                    "note: the server did not close within {}s of /quit; stopping",
+                    REPLY_WAIT.as_secs()
+                );
+                return Ok(());
+            }
+        }
+    }
+}

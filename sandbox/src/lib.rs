@@ -1,0 +1,64 @@
+//! # Lesson 5, `sandbox`: timeouts and non-blocking sockets, 10,000 clients on one thread
+//!
+//! Lesson 3 served the chat with one thread per client, each blocked in its
+//! own `read`. Here the same chat (same wire format, same commands) runs on
+//! **one** thread: every socket is non-blocking, so no call ever waits for
+//! one client, and the thread sleeps only in one place, where it asks the
+//! operating system "which of my sockets are ready?".
+//!
+//! ```text
+//! loop {
+//!     poll(all sockets, until the next idle deadline)   <- the only wait
+//!     accept_ready      every waiting connection, until WouldBlock
+//!     read_ready        the sockets with bytes; lines assembled across reads
+//!     flush_pending     outboxes, as far as each socket takes them now
+//!     expire_idle       only the clients whose deadline has come
+//! }
+//! ```
+//!
+//! ## Try it
+//! ```text
+//! terminal 1:  cargo run -p sandbox -- server --idle-timeout 60
+//! terminal 2:  cargo run -p sandbox -- client --read-timeout 120
+//! terminal 3:  nc 127.0.0.1 5003                  (type lines; /nick, /who, /quit)
+//! the naive loop, to compare:  cargo run -p sandbox -- server --event-loop naive
+//! check it:    cargo run -p sandbox -- check --idle-timeout 60
+//! ```
+//!
+//! ## What to look for
+//! - [`readiness::run`]: one `poll` call, then only the sockets it named.
+//! - [`naive::run`]: the same steps, trying every socket and sleeping.
+//! - [`room::Room::read_ready`] and [`outbox::Outbox::write_to`]: `WouldBlock`
+//!   is not an error but "nothing more right now"; a write may be partial.
+//! - [`idle::IdleTimers`]: a heap of deadlines, so that expiring idle clients
+//!   does not mean scanning 10,000 of them on every wake-up.
+//! - [`client::connect_with_timeout`] and [`client::is_timeout`]: connect and
+//!   read timeouts, and why a read timeout is `WouldBlock` on Unix and
+//!   `TimedOut` on Windows.
+//!
+//! ## New since the last lesson
+//! Timeouts, non-blocking sockets, readiness (`mio`), per-client outboxes
+//! written as sockets become writable. The protocol is lesson 3's
+//! [`multiclients_threaded::protocol`], reused as it is.
+//!
+//! ## Limits, on purpose
+//! One thread uses one core: work per message (broadcast to 10,000 outboxes)
+//! is done in line, so a huge room slows every message down. Real servers
+//! add threads (one loop per core) or a runtime like tokio, which is this
+//! loop with futures on top.
+
+pub mod check;
+pub mod client;
+pub mod idle;
+pub mod naive;
+pub mod outbox;
+pub mod readiness;
+pub mod room;
+pub mod server;
+
+/// The port this lesson uses unless told otherwise (see the contract).
+pub const DEFAULT_PORT: u16 = 5003;
+
+/// The listen backlog: large enough for 10,000 clients connecting at once
+/// (the operating system may cap it: Linux at `net.core.somaxconn`).
+pub const DEFAULT_BACKLOG: i32 = 4096;

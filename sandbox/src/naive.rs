@@ -1,0 +1,93 @@
+//! Event loop 1, the naive one: every socket non-blocking, try each in turn,
+//! skip the ones that answer `WouldBlock`, sleep a little, start again.
+//!
+//! It is correct, and it is the easiest loop to write. Its cost shows when
+//! nothing happens: it still wakes up every [`NAIVE_SLEEP`] and asks every
+//! socket, one system call each, whether it has anything. The README
+//! measures that idle CPU and the latency the sleep adds, beside
+//! [`readiness`](crate::readiness), which asks the kernel once.
+
+use std::io;
+use std::net::TcpListener;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use basic::{log, trace};
+
+use crate::room::{ClientId, Options, Room};
+
+/// How long the loop sleeps after a turn in which nothing happened. Shorter
+/// means lower latency and more CPU burnt while idle; longer, the reverse.
+pub const NAIVE_SLEEP: Duration = Duration::from_millis(1);
+
+/// Serves the chat for ever from this one thread, polling every socket.
+pub fn run(listener: TcpListener, options: Options) -> anyhow::Result<()> {
+    // A non-blocking listener: accept() returns WouldBlock at once when no
+    // connection waits in the backlog, instead of blocking the whole server.
+    listener
+        .set_nonblocking(true)
+        .context("cannot make the listener non-blocking")?;
+    let mut room = Room::new(options);
+    let mut next_id: ClientId = 0;
+    loop {
+        let now = Instant::now();
+        let mut busy = accept_all(&listener, &mut room, &mut next_id, now);
+        // Try every client, ready or not: most answer WouldBlock.
+        for id in room.ids() {
+            busy |= room.read_ready(id, now);
+        }
+        room.flush_all();
+        room.expire_idle(now);
+        room.settle();
+        drop(room.take_closed()); // dropping a std socket closes it
+        if !busy {
+            thread::sleep(NAIVE_SLEEP);
+        }
+    }
+}
+
+/// Accepts every connection waiting in the backlog; returns whether there
+/// was any.
+fn accept_all(
+    listener: &TcpListener,
+    room: &mut Room<std::net::TcpStream>,
+    next_id: &mut ClientId,
+    now: Instant,
+) -> bool {
+    let mut accepted = false;
+    loop {
+        let (stream, peer) = match listener.accept() {
+            Ok(connection) => connection,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return accepted,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                // Out of file descriptors, say: the connection stays in the
+                // backlog, and the next turn tries again.
+                log!("accept failed: {err}; still serving");
+                return accepted;
+            }
+        };
+        trace!("accept() -> {peer}");
+        accepted = true;
+        if let Err(err) = prepare(&stream) {
+            log!("{peer}: cannot set up the socket: {err}; closing it");
+            continue;
+        }
+        if room.is_full() {
+            Room::refuse(stream, peer, room.len());
+            continue;
+        }
+        *next_id += 1;
+        room.join(*next_id, stream, peer, now);
+    }
+}
+
+/// An accepted socket does not inherit the listener's non-blocking mode on
+/// every system (Linux: no; BSD and macOS: yes), so we set it ourselves.
+fn prepare(stream: &std::net::TcpStream) -> io::Result<()> {
+    stream.set_nonblocking(true)?;
+    // TCP_NODELAY: send each chat line at once instead of letting Nagle's
+    // algorithm hold small writes back while an earlier one is unacknowledged.
+    stream.set_nodelay(true)
+}

@@ -1,0 +1,204 @@
+//! Event loop 2, readiness: ask the operating system which sockets are
+//! ready, wait until at least one is (or the next idle deadline), and touch
+//! only those.
+//!
+//! The asking is done by `mio`, a small crate that wraps each system's
+//! readiness API behind one portable interface: `epoll` on Linux, `kqueue` on
+//! macOS and the BSDs, IOCP (through `AFD`) on Windows. It is what tokio is
+//! built on. We register each socket once with a [`Token`] (our client id);
+//! [`Poll::poll`] then blocks until the kernel reports events, and each event
+//! carries the token and what became possible (read, write).
+//!
+//! mio's events are *edge-triggered*: an event says "this changed", once. So
+//! a readable socket must be read until `WouldBlock` (or put on the
+//! unfinished list, see [`READS_PER_WAKEUP`](crate::room::READS_PER_WAKEUP)),
+//! or no new event will come for the bytes left behind.
+//!
+//! The loop is four named steps, each its own function:
+//! [`accept_ready`], [`client_ready`] (read what is ready, write what is
+//! pending), and the room's [`expire_idle`](Room::expire_idle).
+
+use std::io;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use basic::{log, trace};
+use mio::event::Event;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Registry, Token};
+
+use crate::room::{ClientId, Options, Room};
+
+/// The listener's token; clients get tokens 1, 2, 3... (their ids).
+pub const LISTENER: Token = Token(0);
+
+/// How many events one wake-up can report. More are not lost: they come
+/// with the next `poll`.
+pub const EVENTS_PER_WAKEUP: usize = 1024;
+
+/// After a failed accept (for example out of file descriptors), wait this
+/// long before trying again, so that a lasting failure does not spin.
+pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// The server's state between wake-ups.
+struct Server {
+    poll: Poll,
+    listener: mio::net::TcpListener,
+    room: Room<TcpStream>,
+    next_id: ClientId,
+    /// Set after a failed accept: when to try accepting again.
+    accept_retry_at: Option<Instant>,
+}
+
+/// Serves the chat for ever from this one thread, waking only for sockets
+/// that are ready and for idle deadlines.
+pub fn run(listener: TcpListener, options: Options) -> anyhow::Result<()> {
+    let mut server = Server::new(listener, options)?;
+    let mut events = Events::with_capacity(EVENTS_PER_WAKEUP);
+    loop {
+        let retry_reads = server.room.take_unfinished_reads();
+        wait_for_events(&mut server, &mut events, !retry_reads.is_empty())?;
+        let now = Instant::now();
+        for event in events.iter() {
+            match event.token() {
+                LISTENER => accept_ready(&mut server, now),
+                Token(id) => client_ready(&mut server.room, id, event, now),
+            }
+        }
+        for id in retry_reads {
+            server.room.read_ready(id, now);
+        }
+        retry_accept(&mut server, now);
+        server.room.expire_idle(now);
+        server.room.settle();
+        deregister_closed(server.poll.registry(), &mut server.room);
+    }
+}
+
+impl Server {
+    fn new(listener: TcpListener, options: Options) -> anyhow::Result<Server> {
+        // mio needs the socket non-blocking; from_std leaves that to us.
+        listener
+            .set_nonblocking(true)
+            .context("cannot make the listener non-blocking")?;
+        let mut listener = mio::net::TcpListener::from_std(listener);
+        let poll = Poll::new().context("cannot create the readiness poller")?;
+        // Interest::READABLE on a listener means "a connection is waiting
+        // in the backlog": accept() will not block.
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .context("cannot register the listener")?;
+        Ok(Server {
+            poll,
+            listener,
+            room: Room::new(options),
+            next_id: LISTENER.0,
+            accept_retry_at: None,
+        })
+    }
+}
+
+/// Blocks until a socket is ready or the next deadline passes. With
+/// `reads_waiting`, does not block at all: some client still has bytes.
+fn wait_for_events(
+    server: &mut Server,
+    events: &mut Events,
+    reads_waiting: bool,
+) -> anyhow::Result<()> {
+    let timeout = wait_bound(server, Instant::now(), reads_waiting);
+    trace!("poll(timeout = {timeout:?})");
+    // poll() is where this server spends its idle time: asleep in the kernel
+    // (epoll_wait, kevent...), using no CPU, until an event or the timeout.
+    match server.poll.poll(events, timeout) {
+        Ok(()) => Ok(()),
+        // A signal woke us: an empty round, harmless.
+        Err(err) if err.kind() == io::ErrorKind::Interrupted => Ok(()),
+        Err(err) => Err(err).context("waiting for readiness failed"),
+    }
+}
+
+/// How long `poll` may sleep: until the earliest idle deadline or accept
+/// retry, not at all if reads are waiting, for ever if nothing is due.
+fn wait_bound(server: &Server, now: Instant, reads_waiting: bool) -> Option<Duration> {
+    if reads_waiting {
+        return Some(Duration::ZERO);
+    }
+    let deadlines = [server.room.next_deadline(), server.accept_retry_at];
+    let earliest = deadlines.into_iter().flatten().min()?;
+    // Round up to the next millisecond: epoll counts whole milliseconds, and
+    // waking a hair early would only mean a second, empty, wake-up.
+    Some(earliest.saturating_duration_since(now) + Duration::from_millis(1))
+}
+
+/// Step 1: accepts every connection waiting in the backlog, until
+/// `WouldBlock`. A failed accept is logged and retried later.
+fn accept_ready(server: &mut Server, now: Instant) {
+    loop {
+        match server.listener.accept() {
+            Ok((stream, peer)) => admit(server, stream, peer, now),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => {
+                // The connection stays in the backlog. mio reports the
+                // listener again only when a *new* one arrives, so we set
+                // our own reminder instead of waiting for that.
+                log!("accept failed: {err}; still serving, retrying in {ACCEPT_RETRY_DELAY:?}");
+                server.accept_retry_at = Some(now + ACCEPT_RETRY_DELAY);
+                return;
+            }
+        }
+    }
+}
+
+/// Registers one accepted client and lets it join the room (or refuses it).
+fn admit(server: &mut Server, mut stream: TcpStream, peer: std::net::SocketAddr, now: Instant) {
+    trace!("accept() -> {peer}");
+    if server.room.is_full() {
+        Room::refuse(stream, peer, server.room.len());
+        return;
+    }
+    // See the naive loop: each chat line leaves at once.
+    let _ = stream.set_nodelay(true);
+    server.next_id += 1;
+    let id = server.next_id;
+    // Both interests, once: mio then reports each change, and we never pay
+    // for re-registering when an outbox fills or empties.
+    let interest = Interest::READABLE | Interest::WRITABLE;
+    if let Err(err) = server
+        .poll
+        .registry()
+        .register(&mut stream, Token(id), interest)
+    {
+        log!("{peer}: cannot register the socket: {err}; closing it");
+        return;
+    }
+    server.room.join(id, stream, peer, now);
+}
+
+/// Tries accepting again once [`ACCEPT_RETRY_DELAY`] has passed.
+fn retry_accept(server: &mut Server, now: Instant) {
+    if server.accept_retry_at.is_some_and(|at| at <= now) {
+        server.accept_retry_at = None;
+        accept_ready(server, now);
+    }
+}
+
+/// Steps 2 and 3: reads what is ready, writes what is pending.
+fn client_ready(room: &mut Room<TcpStream>, id: ClientId, event: &Event, now: Instant) {
+    // A hang-up or error shows as readable too: the read then returns 0 or
+    // the error, which is how the room learns of it.
+    if event.is_readable() || event.is_read_closed() || event.is_error() {
+        room.read_ready(id, now);
+    }
+    if event.is_writable() {
+        room.flush_pending(id);
+    }
+}
+
+/// Removes closed sockets from the poller, then drops (closes) them.
+fn deregister_closed(registry: &Registry, room: &mut Room<TcpStream>) {
+    for mut stream in room.take_closed() {
+        let _ = registry.deregister(&mut stream); // closing would remove it anyway
+    }
+}
