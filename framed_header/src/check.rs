@@ -1,0 +1,402 @@
+//! `framed_header check`: is the server at this address a correct server
+//! of the fixed-header protocol, in any language?
+//!
+//! Each check opens its own connection, so that one failure cannot throw
+//! the next check out of step, and ends it with the tutorial's goodbye
+//! (a tutorial server spins on a connection closed without one). A failure
+//! says what was sent, what a correct server answers, what came, and where
+//! it can, what to change (`--raw-replies`, `--header-size`).
+
+use std::io::{self, Read as _, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use basic::checklist::{Checklist, Failure, Report, half_close, is_timeout, show};
+
+use crate::frame::Framing;
+use crate::{REPLY, TUTORIAL_DISCONNECT};
+
+/// The server to check, and the protocol settings to expect from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Probe {
+    pub addr: SocketAddr,
+    pub timeout: Duration,
+    pub framing: Framing,
+    pub raw_replies: bool,
+}
+
+/// One check: its name, and what it does.
+pub type FrameCheck = (&'static str, fn(&Probe) -> Result<(), Failure>);
+
+/// Every check, in the order they run.
+pub const CHECKS: &[FrameCheck] = &[
+    ("round trip: \"hello\" is answered \"Msg received\"", |p| {
+        round_trip(p, "hello")
+    }),
+    ("an empty payload is answered", |p| round_trip(p, "")),
+    (
+        "a multibyte UTF-8 payload is answered (length in bytes)",
+        |p| round_trip(p, "héllo wörld ✓ 🦀"),
+    ),
+    (
+        "a header split into 1-byte writes is answered",
+        split_header,
+    ),
+    (
+        "two messages in one write get two replies",
+        two_in_one_write,
+    ),
+    (
+        "the maximum payload is answered, and the next message too",
+        max_payload,
+    ),
+    (
+        "!DISCONNECT is answered, then the connection closes",
+        disconnect,
+    ),
+    ("an oversized declared length is refused at once", oversized),
+    ("a non-numeric header is refused", non_numeric),
+    (
+        "a peer closing mid-header gets no reply, and a close",
+        mid_header,
+    ),
+    (
+        "a peer closing mid-payload gets no reply, and a close",
+        mid_payload,
+    ),
+    ("afterwards the server still serves a fresh client", |p| {
+        round_trip(p, "still there?")
+    }),
+];
+
+/// Runs every check against the server at `probe.addr`.
+pub fn run(probe: &Probe, out: &mut dyn Write) -> Report {
+    let mut list = Checklist::new(out);
+    let reachable = list.check(&format!("connect to {}", probe.addr), || {
+        open(probe).map(drop)
+    });
+    for (name, check) in CHECKS {
+        if reachable {
+            list.check(name, || check(probe));
+        } else {
+            list.not_run(name, "cannot connect");
+        }
+    }
+    list.finish()
+}
+
+fn round_trip(p: &Probe, text: &str) -> Result<(), Failure> {
+    let stream = open(p)?;
+    send(&stream, &frame(p, text)?)?;
+    expect_replies(p, &stream, &show(text.as_bytes()), 1)?;
+    goodbye(p, &stream);
+    Ok(())
+}
+
+fn split_header(p: &Probe) -> Result<(), Failure> {
+    let stream = open(p)?;
+    let bytes = frame(p, "split")?;
+    let (header, payload) = bytes.split_at(p.framing.header_len());
+    for byte in header {
+        send(&stream, std::slice::from_ref(byte))?; // TCP_NODELAY: one segment each
+    }
+    send(&stream, payload)?;
+    let sent = "the header of \"split\" one byte per write, then the payload";
+    expect_replies(p, &stream, sent, 1).map_err(|f| {
+        with_hint(
+            f,
+            "read the header in a loop until all of its bytes have arrived",
+        )
+    })?;
+    still_in_step(p, &stream, "the split header")?;
+    goodbye(p, &stream);
+    Ok(())
+}
+
+fn two_in_one_write(p: &Probe) -> Result<(), Failure> {
+    let stream = open(p)?;
+    send(&stream, &[frame(p, "one")?, frame(p, "two")?].concat())?;
+    expect_replies(p, &stream, "\"one\" and \"two\" in one write", 2).map_err(|f| {
+        with_hint(
+            f,
+            "read exactly the declared bytes: the next message may follow at once",
+        )
+    })?;
+    still_in_step(p, &stream, "the two messages")?;
+    goodbye(p, &stream);
+    Ok(())
+}
+
+fn max_payload(p: &Probe) -> Result<(), Failure> {
+    let stream = open(p)?;
+    let max = p.framing.max_payload();
+    // A repeating pattern, ASCII, so that any cut is still valid UTF-8.
+    let big: String = (0..max)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    send(&stream, &frame(p, &big)?)?;
+    let sent = format!("a payload of {max} bytes (--max-payload)");
+    expect_replies(p, &stream, &sent, 1)?;
+    still_in_step(p, &stream, "the big payload")?;
+    goodbye(p, &stream);
+    Ok(())
+}
+
+/// A reply can look right by luck while the server has lost track of the
+/// stream (and dies on the leftovers): one more message tells.
+fn still_in_step(p: &Probe, stream: &TcpStream, after: &str) -> Result<(), Failure> {
+    send(stream, &frame(p, "ping")?)?;
+    expect_replies(p, stream, &format!("\"ping\" after {after}"), 1).map_err(|f| {
+        with_hint(
+            f,
+            "out of step: one recv() returns only what has arrived so far, so read \
+             the header, then the payload, each in a loop until all of it is in",
+        )
+    })
+}
+
+fn disconnect(p: &Probe) -> Result<(), Failure> {
+    let stream = open(p)?;
+    send(&stream, &frame(p, TUTORIAL_DISCONNECT)?)?;
+    expect_replies(p, &stream, TUTORIAL_DISCONNECT, 1)?;
+    let (got, ending) = receive(&stream, 1, p.timeout);
+    match ending {
+        Ending::Closed => Ok(()),
+        _ => Err(Failure::new(
+            "!DISCONNECT, then read its reply",
+            "the connection closed",
+            format!("{}, {}", show(&got), ending.describe(p.timeout)),
+        )),
+    }
+}
+
+fn oversized(p: &Probe) -> Result<(), Failure> {
+    let declared = (p.framing.max_payload() + 1).to_string();
+    let stream = open(p)?;
+    send(&stream, &header(p, &declared)?)?;
+    let sent = format!("a header declaring {declared} bytes (one over --max-payload)");
+    expect_refusal(p, &stream, &sent).map_err(|f| {
+        with_hint(
+            f,
+            "check the declared length against the limit as soon as the header is \
+             in; never wait for, or allocate, that many bytes",
+        )
+    })
+}
+
+fn non_numeric(p: &Probe) -> Result<(), Failure> {
+    let stream = open(p)?;
+    send(&stream, &header(p, "abc")?)?;
+    expect_refusal(p, &stream, "a header \"abc\" padded with spaces")
+}
+
+fn mid_header(p: &Probe) -> Result<(), Failure> {
+    let stream = open(p)?;
+    send(&stream, b"5  ")?;
+    half_close(&stream)?;
+    let sent = "3 bytes of a header (\"5  \"), then shutdown(Write)";
+    expect_silent_close(p, &stream, sent).map_err(|f| {
+        with_hint(
+            f,
+            "a read of 0 bytes means the peer closed: stop, do not parse",
+        )
+    })
+}
+
+fn mid_payload(p: &Probe) -> Result<(), Failure> {
+    let stream = open(p)?;
+    send(&stream, &[header(p, "10")?, b"abc".to_vec()].concat())?;
+    half_close(&stream)?;
+    let sent = "a header declaring 10 bytes, 3 bytes, then shutdown(Write)";
+    expect_silent_close(p, &stream, sent).map_err(|f| {
+        with_hint(
+            f,
+            "the payload never fully arrived; a 0-byte read means the peer closed, \
+             so stop instead of answering (or looping)",
+        )
+    })
+}
+
+/// The server must close, with or without an error reply, but not answer
+/// as if the message were fine.
+fn expect_refusal(p: &Probe, stream: &TcpStream, sent: &str) -> Result<(), Failure> {
+    let (got, ending) = receive(stream, 64 * 1024, p.timeout);
+    let expected = "an error reply (optional), then the connection closed";
+    let accepted = got.starts_with(&reply_bytes(p));
+    if matches!(ending, Ending::Closed) && !accepted {
+        return Ok(());
+    }
+    let mut failure = Failure::new(
+        sent,
+        expected,
+        format!("{}, {}", show(&got), ending.describe(p.timeout)),
+    );
+    if accepted {
+        failure = with_hint(failure, "the server answered as if the message were fine");
+    }
+    Err(failure)
+}
+
+/// The peer left mid-message: no reply is owed, only a close.
+fn expect_silent_close(p: &Probe, stream: &TcpStream, sent: &str) -> Result<(), Failure> {
+    let (got, ending) = receive(stream, 64 * 1024, p.timeout);
+    if matches!(ending, Ending::Closed) && got.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        sent,
+        "no reply, the connection closed",
+        format!("{}, {}", show(&got), ending.describe(p.timeout)),
+    ))
+}
+
+/// Expects `count` replies, exactly, and nothing else.
+fn expect_replies(p: &Probe, stream: &TcpStream, sent: &str, count: usize) -> Result<(), Failure> {
+    let expected = reply_bytes(p).repeat(count);
+    let (got, ending) = receive(stream, expected.len(), p.timeout);
+    if got == expected {
+        return Ok(());
+    }
+    let failure = Failure::new(
+        sent,
+        show(&expected),
+        format!("{}, {}", show(&got), ending.describe(p.timeout)),
+    );
+    let header_len = (!p.raw_replies).then(|| p.framing.header_len());
+    Err(match guess_mismatch(&got, header_len) {
+        Some(hint) => with_hint(failure, &hint),
+        None => failure,
+    })
+}
+
+/// Guesses why replies do not look as expected (`header_len` is `None`
+/// when raw replies are expected), in words that say what to change.
+pub fn guess_mismatch(got: &[u8], header_len: Option<usize>) -> Option<String> {
+    let reply = REPLY.as_bytes();
+    let is_raw = !got.is_empty() && (got.starts_with(reply) || reply.starts_with(got));
+    if header_len.is_some() && is_raw {
+        return Some(
+            "looks like raw replies (no header): try --raw-replies \
+             (the tutorial's server: --header-size 64 --raw-replies)"
+                .into(),
+        );
+    }
+    let digits = got.iter().take_while(|b| b.is_ascii_digit()).count();
+    let spaces = got[digits..].iter().take_while(|&&b| b == b' ').count();
+    let looks_framed = digits > 0 && spaces > 0;
+    let at = got.windows(reply.len()).position(|w| w == reply);
+    match (header_len, at) {
+        _ if !looks_framed => None,
+        (None, Some(at)) => Some(format!(
+            "looks like framed replies with a {at}-byte header: drop --raw-replies"
+        )),
+        (None, None) => {
+            Some("looks like framed replies (digits, then spaces): drop --raw-replies".into())
+        }
+        (Some(len), Some(at)) if len != at => Some(format!(
+            "the replies' header looks {at} bytes long: try --header-size {at}"
+        )),
+        _ => None,
+    }
+}
+
+fn with_hint(mut failure: Failure, hint: &str) -> Failure {
+    failure.details.push(("hint", hint.to_string()));
+    failure
+}
+
+/// How a [`receive`] stopped.
+enum Ending {
+    Complete,
+    Closed,
+    Silent,
+    Failed(io::Error),
+}
+
+impl Ending {
+    fn describe(&self, timeout: Duration) -> String {
+        match self {
+            Ending::Complete => "and more may follow".into(),
+            Ending::Closed => "then the server closed the connection".into(),
+            Ending::Silent => format!("then nothing more for {}s", timeout.as_secs_f32()),
+            Ending::Failed(err) => format!("then {err}"),
+        }
+    }
+}
+
+/// Reads up to `len` bytes: stops when they are in, the server closes, or
+/// `timeout` passes. Never reads more than `len`, so what follows stays
+/// for the next step to see.
+fn receive(mut stream: &TcpStream, len: usize, timeout: Duration) -> (Vec<u8>, Ending) {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    while got.len() < len {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return (got, Ending::Silent);
+        }
+        let want = (len - got.len()).min(buf.len());
+        match stream.read(&mut buf[..want]) {
+            Ok(0) => return (got, Ending::Closed),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(err) if is_timeout(&err) || err.kind() == io::ErrorKind::Interrupted => continue,
+            // A reset ends the connection too: for these checks, a close.
+            Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {
+                return (got, Ending::Closed);
+            }
+            Err(err) => return (got, Ending::Failed(err)),
+        }
+    }
+    (got, Ending::Complete)
+}
+
+/// The bytes of one correct reply.
+fn reply_bytes(p: &Probe) -> Vec<u8> {
+    if p.raw_replies {
+        REPLY.as_bytes().to_vec()
+    } else {
+        frame(p, REPLY).unwrap_or_default()
+    }
+}
+
+fn frame(p: &Probe, text: &str) -> Result<Vec<u8>, Failure> {
+    p.framing
+        .encode(text)
+        .map_err(|err| Failure::because(format!("cannot frame the message: {err}")))
+}
+
+/// A header holding `digits` as they are, padded to the header size.
+fn header(p: &Probe, digits: &str) -> Result<Vec<u8>, Failure> {
+    let len = p.framing.header_len();
+    if digits.len() > len {
+        return Err(Failure::because(format!(
+            "{digits:?} does not fit in a {len}-byte header; raise --header-size"
+        )));
+    }
+    let mut header = digits.as_bytes().to_vec();
+    header.resize(len, b' ');
+    Ok(header)
+}
+
+fn open(p: &Probe) -> Result<TcpStream, Failure> {
+    let stream = basic::net::connect_within(p.addr, p.timeout)
+        .map_err(|err| Failure::because(format!("cannot connect to {}: {err}", p.addr)))?;
+    // Every write leaves at once, so that "1-byte writes" are 1-byte segments.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+fn send(mut stream: &TcpStream, bytes: &[u8]) -> Result<(), Failure> {
+    stream
+        .write_all(bytes)
+        .map_err(|err| Failure::because(format!("sending {} failed: {err}", show(bytes))))
+}
+
+/// Ends a connection politely, best effort: a server that already closed
+/// is no failure here.
+fn goodbye(p: &Probe, mut stream: &TcpStream) {
+    if let Ok(bytes) = frame(p, TUTORIAL_DISCONNECT) {
+        let _ = stream.write_all(&bytes);
+    }
+}

@@ -1,0 +1,141 @@
+//! The client side: send each line of input as one message, wait for the
+//! reply, print it. At the end of input, say goodbye (`!DISCONNECT`), print
+//! the answer, and stop.
+//!
+//! One message at a time, in lock step, as the tutorial's client does: the
+//! reply to a message arrives before the next message leaves.
+
+use std::io::{self, BufRead, Read as _, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use basic::checklist::{is_timeout, show};
+
+use crate::check::guess_mismatch;
+use crate::frame::{FrameError, Framing, MessageReader};
+use crate::{TUTORIAL_DISCONNECT, is_disconnect};
+
+/// How long we wait for any one reply before giving up, by default.
+pub const REPLY_WAIT: Duration = Duration::from_secs(10);
+/// With `--raw-replies`, one read of up to this many bytes is one reply,
+/// as in the tutorial's `client.recv(2048)`.
+pub const RAW_REPLY_BUF_BYTES: usize = 2048;
+
+/// How the client frames messages and reads replies.
+#[derive(Debug, Clone, Copy)]
+pub struct Config {
+    pub framing: Framing,
+    /// Read replies without a header: whatever one `read` returns is one
+    /// reply. Fragile on purpose, for tutorial servers; see [`read_raw`].
+    pub raw_replies: bool,
+    /// How long to wait for each reply ([`REPLY_WAIT`] unless a test is in a hurry).
+    pub reply_wait: Duration,
+}
+
+/// Runs the conversation: each `input` line out, each reply to `output`.
+pub fn run(
+    stream: TcpStream,
+    input: impl BufRead,
+    mut output: impl Write,
+    config: Config,
+) -> anyhow::Result<()> {
+    // Every read below waits at most `reply_wait`: a silent server makes
+    // us fail with a message instead of hanging for ever.
+    stream
+        .set_read_timeout(Some(config.reply_wait))
+        .context("cannot set a read timeout")?;
+    let mut replies = MessageReader::new(config.framing);
+    for line in input.lines() {
+        // lines() drops the `\n` (and a `\r` before it): the payload is the text.
+        let line = line.context("cannot read input (each line must be UTF-8 text)")?;
+        exchange(&stream, &mut replies, config, &line, &mut output)?;
+        if is_disconnect(&line) {
+            return Ok(()); // the server closes after answering a goodbye
+        }
+    }
+    // End of input: the tutorial's goodbye, which our server and the
+    // tutorial's server both understand.
+    exchange(
+        &stream,
+        &mut replies,
+        config,
+        TUTORIAL_DISCONNECT,
+        &mut output,
+    )
+}
+
+/// Sends one message, waits for its reply, prints it.
+fn exchange(
+    mut stream: &TcpStream,
+    replies: &mut MessageReader,
+    config: Config,
+    text: &str,
+    output: &mut impl Write,
+) -> anyhow::Result<()> {
+    config
+        .framing
+        .write_message(&mut stream, text)
+        .context("cannot send: the connection is gone")?;
+    let reply = if config.raw_replies {
+        read_raw(stream, config.reply_wait)?
+    } else {
+        read_framed(stream, replies, config)?
+    };
+    writeln!(output, "{reply}").context("cannot print the reply")?;
+    output.flush().context("cannot print the reply")
+}
+
+/// Reads one framed reply: exactly a header, then exactly the payload.
+fn read_framed(
+    mut stream: &TcpStream,
+    replies: &mut MessageReader,
+    config: Config,
+) -> anyhow::Result<String> {
+    let err = match replies.read_message(&mut stream) {
+        Ok(Some(text)) => return Ok(text.to_string()),
+        Ok(None) => bail!("the server closed the connection without replying"),
+        Err(err) => err,
+    };
+    let got = replies.partial_header();
+    let mut message = match err {
+        FrameError::Io(err) if is_timeout(&err) => format!(
+            "no complete reply within {}s; got {}",
+            config.reply_wait.as_secs_f32(),
+            show(got)
+        ),
+        err => format!("cannot read the reply: {err}"),
+    };
+    if let Some(hint) = guess_mismatch(got, Some(config.framing.header_len())) {
+        message.push_str(&format!(" ({hint})"));
+    }
+    Err(anyhow!(message))
+}
+
+/// Reads one raw reply the tutorial's way: one `read`, whatever it returns.
+///
+/// This is fragile, and only works because replies are short and the
+/// conversation is in lock step. TCP keeps no boundaries: one `read` may
+/// return the first half of a reply (the rest is then taken for the next
+/// reply), or two replies glued together, and nothing in the bytes says
+/// which. Framed replies carry their length, so they cannot be misread.
+pub fn read_raw(mut stream: &TcpStream, wait: Duration) -> anyhow::Result<String> {
+    let mut buf = [0u8; RAW_REPLY_BUF_BYTES];
+    // read() waits for at least one byte of the reply (or the timeout).
+    let n = loop {
+        match stream.read(&mut buf) {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if is_timeout(&err) => {
+                bail!("no reply within {}s", wait.as_secs_f32())
+            }
+            other => break other.context("cannot read the reply")?,
+        }
+    };
+    if n == 0 {
+        bail!("the server closed the connection without replying");
+    }
+    if let Some(hint) = guess_mismatch(&buf[..n], None) {
+        eprintln!("note: {hint}");
+    }
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}

@@ -1,0 +1,72 @@
+//! # Lesson 4, `framed_header`: messages on a byte stream, with a length header
+//!
+//! TCP carries bytes, not messages: what one side sends in one `write` may
+//! arrive in several `read`s, and two writes may arrive in one. To send
+//! messages, the protocol must mark where each one ends. This lesson uses
+//! the framing of the classic Python socket tutorial: a fixed-size header
+//! that holds the payload's length, then the payload.
+//!
+//! ```text
+//!  header: 128 bytes                                   payload: 5 bytes
+//! +---+---+---+---+-----+---+---+---+---+---+---+---+---+---+---+
+//! | 5 |' '|' '|' '| ... |' '| h | e | l | l | o | 1 | 2 |' '| ...  <- next message
+//! +---+---+---+---+-----+---+---+---+---+---+---+---+---+---+---+
+//!   0   1   2   3        127 128                 133
+//! ```
+//!
+//! ## Try it
+//! ```text
+//! terminal 1:  cargo run -p framed_header -- server
+//! terminal 2:  cargo run -p framed_header -- client        (type lines; each gets "Msg received")
+//! the tutorial's Python client:
+//! terminal 1:  cargo run -p framed_header -- server --header-size 64 --raw-replies
+//! terminal 2:  python3 client.py
+//! check it:    cargo run -p framed_header -- check          (against any server of this protocol)
+//! ```
+//!
+//! ## What to look for
+//! - [`frame::MessageReader::read_message`]: read *exactly* the header, then
+//!   *exactly* the payload, looping over short reads; never a byte more.
+//! - [`frame::Framing::parse_header`]: a stated grammar, checked byte by
+//!   byte, and the length checked against the limit before anything is read.
+//! - [`server::handle_client`]: how each way a connection can end (goodbye,
+//!   clean close, close mid-message, a protocol violation) is told apart.
+//!
+//! ## New since the last lesson
+//! Framing: lessons 1 to 3 treat the stream as bytes or as `\n`-ended lines;
+//! here a message may contain anything, newlines included, because its
+//! length says where it ends. Thread per client as in lesson 3; the socket
+//! setup and the `check` harness come from lesson 1 ([`basic`]).
+//!
+//! ## Limits, on purpose
+//! One thread per client (thousands of clients means thousands of threads;
+//! lesson `sandbox` uses one thread for all). No idle timeout: a client that
+//! connects and says nothing holds its thread until it leaves. A header
+//! costs 128 bytes even for a 2-byte message; real protocols use a binary
+//! length of 4 bytes, or a varint.
+
+pub mod check;
+pub mod client;
+pub mod frame;
+pub mod server;
+
+/// The port this lesson uses unless told otherwise (see the contract).
+pub const DEFAULT_PORT: u16 = 5050;
+
+/// The server's answer to every message, as in the tutorial.
+pub const REPLY: &str = "Msg received";
+
+/// This protocol's goodbye: answered, then the server closes the connection.
+pub const DISCONNECT: &str = "!DISCONNECT!";
+
+/// The tutorial's goodbye (`DISCONNECT_MESSAGE = "!DISCONNECT"`), accepted
+/// too, and the one our client sends, because both servers understand it.
+pub const TUTORIAL_DISCONNECT: &str = "!DISCONNECT";
+
+/// What an error reply starts with, before the reason in words.
+pub const ERROR_PREFIX: &str = "!ERROR ";
+
+/// Whether a payload asks the server to end the connection.
+pub fn is_disconnect(payload: &str) -> bool {
+    payload == DISCONNECT || payload == TUTORIAL_DISCONNECT
+}

@@ -1,0 +1,124 @@
+//! The `framed_header` command line: `server`, `client` and `check`. Only
+//! argument parsing lives here; the lesson is in the library (`src/lib.rs`).
+
+use std::process::ExitCode;
+
+use basic::cli;
+use clap::{Args, Parser, Subcommand};
+use framed_header::frame::{DEFAULT_HEADER_LEN, DEFAULT_MAX_PAYLOAD_BYTES, Framing};
+use framed_header::{DEFAULT_PORT, check, client, server};
+
+#[derive(Parser)]
+#[command(
+    about = "Lesson 4: messages framed by a fixed-size length header (the Python tutorial's protocol)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The protocol settings every side must agree on.
+#[derive(Args, Debug, Clone)]
+struct Protocol {
+    /// Header size in bytes (the tutorial uses 64).
+    #[arg(long, default_value_t = DEFAULT_HEADER_LEN)]
+    header_size: usize,
+    /// Largest payload accepted, in bytes; a longer declared length is refused.
+    #[arg(long, default_value_t = DEFAULT_MAX_PAYLOAD_BYTES)]
+    max_payload: usize,
+    /// Replies are bare bytes with no header, as the tutorial's server sends them.
+    #[arg(long)]
+    raw_replies: bool,
+}
+
+impl Protocol {
+    fn framing(&self) -> anyhow::Result<Framing> {
+        Framing::new(self.header_size, self.max_payload).map_err(anyhow::Error::msg)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Answer every message with "Msg received", a thread per client, for ever (Ctrl-C stops it).
+    ///
+    /// Example (for the tutorial's Python client): framed_header server --header-size 64 --raw-replies
+    Server {
+        #[command(flatten)]
+        at: cli::Endpoint<DEFAULT_PORT>,
+        #[command(flatten)]
+        protocol: Protocol,
+        #[command(flatten)]
+        backlog: cli::Backlog,
+        #[command(flatten)]
+        trace: cli::Trace,
+    },
+    /// Send each line of stdin as one message and print each reply; say !DISCONNECT at the end.
+    ///
+    /// Example: printf 'hello\nhéllo ✓\n' | framed_header client
+    Client {
+        #[command(flatten)]
+        at: cli::Endpoint<DEFAULT_PORT>,
+        #[command(flatten)]
+        protocol: Protocol,
+        #[command(flatten)]
+        trace: cli::Trace,
+    },
+    /// Test whatever server of this protocol listens at the address, written in any language.
+    ///
+    /// Example (a tutorial Python server): framed_header check --header-size 64 --raw-replies
+    Check(CheckArgs),
+}
+
+/// `check`'s options: the shared ones, and the protocol settings to expect.
+#[derive(Args, Debug, Clone)]
+struct CheckArgs {
+    #[command(flatten)]
+    check: cli::Check<DEFAULT_PORT>,
+    #[command(flatten)]
+    protocol: Protocol,
+}
+
+fn main() -> ExitCode {
+    cli::exit_with(|| match Cli::parse().command {
+        Command::Server {
+            at,
+            protocol,
+            backlog,
+            trace,
+        } => {
+            trace.apply();
+            let config = server::Config {
+                framing: protocol.framing()?,
+                raw_replies: protocol.raw_replies,
+            };
+            let listener = basic::net::listen(&at.host, at.port, backlog.backlog)?;
+            basic::net::announce(&listener)?;
+            server::run(listener, config)?;
+            Ok(true)
+        }
+        Command::Client {
+            at,
+            protocol,
+            trace,
+        } => {
+            trace.apply();
+            let config = client::Config {
+                framing: protocol.framing()?,
+                raw_replies: protocol.raw_replies,
+                reply_wait: client::REPLY_WAIT,
+            };
+            let stream = basic::net::connect(&at.host, at.port)?;
+            client::run(stream, std::io::stdin().lock(), std::io::stdout(), config)?;
+            Ok(true)
+        }
+        Command::Check(CheckArgs { check, protocol }) => {
+            let probe = check::Probe {
+                addr: basic::net::resolve(&check.at.host, check.at.port)?[0],
+                timeout: check.timeout(),
+                framing: protocol.framing()?,
+                raw_replies: protocol.raw_replies,
+            };
+            Ok(check::run(&probe, &mut std::io::stdout()).all_passed())
+        }
+    })
+}
