@@ -1,0 +1,355 @@
+//! The server side: the main thread accepts; each client gets a thread that
+//! reads its lines and acts on them, and a second thread that writes what is
+//! queued for it. The threads meet only in the shared [`Room`].
+//!
+//! ```text
+//! main thread:   accept() -> spawn ----------------------------------+
+//!                                                                    |
+//! client thread: read() -> line -> room.say() --try_send--> outboxes of the others
+//! writer thread: outbox.recv() -> write() ...  (one per client, no lock held)
+//! ```
+
+use std::io::{self, Read as _, Write as _};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::Duration;
+
+use basic::{log, trace};
+
+use crate::protocol::{LineBuffer, LineTooLong, MAX_LINE_BYTES, Request, decode_line, notice};
+use crate::room::{ClientId, Leaving, Line, Member, Room, RoomFull};
+
+/// How many clients may be connected at once unless `--max-clients` says
+/// otherwise. Each costs two threads (see the README on why that limits us).
+pub const DEFAULT_MAX_CLIENTS: usize = 1000;
+
+/// How many lines may wait in one client's outbox. A client that falls this
+/// far behind (on top of what the kernel buffers) is disconnected. Lines are
+/// at most ~4 KiB, so one outbox holds at most ~4 MiB.
+pub const OUTBOX_LINES: usize = 1024;
+
+/// A writer whose `write` makes no progress for this long has a client that
+/// stopped reading: it is disconnected even in a quiet room, where its
+/// outbox would take a long time to fill.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The kernel's send buffer for each client. Left alone, Linux grows it up to
+/// 4 MiB (`net.ipv4.tcp_wmem`), and a client that stopped reading would
+/// swallow megabytes before its outbox even started to fill. Small enough that
+/// "not reading" shows quickly; large enough for a burst of chat lines.
+pub const SEND_BUFFER_BYTES: usize = 64 * 1024;
+
+/// How many bytes one `read` may take from a client.
+pub const READ_BUF_BYTES: usize = 8 * 1024;
+
+/// The writer sends queued lines in batches of about this size: one `write`
+/// call for many lines when a client has fallen behind.
+pub const BATCH_BYTES: usize = 16 * 1024;
+
+/// Stack reserved for each thread. Rust's default is 2 MiB of address space;
+/// our threads need little, and at a thousand clients (two thousand threads)
+/// the reservation adds up.
+pub const THREAD_STACK_BYTES: usize = 256 * 1024;
+
+/// After we stop reading a client, how long (per `read`) and how many bytes
+/// we keep draining its input while our last lines leave (see [`close_gently`]).
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
+pub const LINGER_BYTES: u64 = 1024 * 1024;
+
+/// After a failed `accept`, wait this long before trying again, so that a
+/// lasting failure (out of file descriptors) does not spin the CPU.
+pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+/// The server's settings (the command line's `server` options).
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// `--max-clients`: a client over the limit gets a notice and is closed.
+    pub max_clients: usize,
+    /// `--no-join-notices` sets this to false: no `joined`/`left` notices.
+    pub join_notices: bool,
+    /// Log every chat line on stdout (benchmarks turn this off).
+    pub log_messages: bool,
+    /// See [`OUTBOX_LINES`].
+    pub outbox_lines: usize,
+    /// See [`WRITE_TIMEOUT`].
+    pub write_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            max_clients: DEFAULT_MAX_CLIENTS,
+            join_notices: true,
+            log_messages: true,
+            outbox_lines: OUTBOX_LINES,
+            write_timeout: WRITE_TIMEOUT,
+        }
+    }
+}
+
+/// Serves clients at once, one thread each, for ever. Returns only if the
+/// listener itself fails.
+pub fn run(listener: TcpListener, options: &ServerOptions) -> anyhow::Result<()> {
+    let room = Arc::new(Room::new(
+        options.max_clients,
+        options.join_notices,
+        options.log_messages,
+    ));
+    let mut next_id: ClientId = 0;
+    loop {
+        // accept() blocks until a client has completed the handshake (the
+        // kernel did it, in the backlog), and returns that client's socket.
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // One failed accept (a client that reset while queued, no
+                // file descriptors left) is no reason to stop serving.
+                log!("accept failed: {err}; still listening");
+                thread::sleep(ACCEPT_RETRY_DELAY);
+                continue;
+            }
+        };
+        trace!("accept() -> {peer}");
+        next_id += 1;
+        spawn_client(stream, peer, next_id, &room, options);
+    }
+}
+
+/// Starts the thread that serves one client; the accept loop goes straight
+/// back to `accept`.
+fn spawn_client(
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: ClientId,
+    room: &Arc<Room>,
+    options: &ServerOptions,
+) {
+    let room = Arc::clone(room);
+    let options = options.clone();
+    let spawned = thread::Builder::new()
+        .name(format!("client {peer}"))
+        .stack_size(THREAD_STACK_BYTES)
+        .spawn(move || handle_client(stream, peer, id, &room, &options));
+    // Threads are a finite resource: when the system refuses one, this
+    // client is closed (its stream dropped with the closure) and we go on.
+    if let Err(err) = spawned {
+        log!("{peer}: cannot start a thread ({err}); closing the connection");
+    }
+}
+
+/// One client from start to end, on its own thread: join the room, start the
+/// writer, read lines until the client leaves, then clean up.
+fn handle_client(
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: ClientId,
+    room: &Arc<Room>,
+    options: &ServerOptions,
+) {
+    log!("{peer}: connected");
+    // try_clone() gives more handles on the *same* socket: one for the
+    // writer thread, one the room keeps to hang up on this client.
+    let handles =
+        tune(&stream, peer, options).and_then(|()| Ok((stream.try_clone()?, stream.try_clone()?)));
+    let (writer_stream, member_stream) = match handles {
+        Ok(handles) => handles,
+        Err(err) => {
+            log!("{peer}: cannot set up the socket: {err}");
+            return;
+        }
+    };
+    // The bounded queue between the room and this client's writer thread.
+    let (outbox, queue) = mpsc::sync_channel(options.outbox_lines.max(1));
+    let member = Member::new(peer, outbox, member_stream);
+    if let Err(full) = room.join(id, member) {
+        return refuse(stream, peer, full);
+    }
+    let writer = spawn_writer(writer_stream, queue, peer, id, room);
+    let why = read_lines(&stream, peer, id, room);
+    // Leaving the room drops the last sender of our outbox: the writer sends
+    // what is still queued, sees the queue end, and half-closes the socket.
+    room.leave(id, why);
+    if let Some(writer) = writer {
+        let _ = writer.join(); // waits at most about `write_timeout`
+    }
+    close_gently(stream, peer);
+}
+
+/// Socket options for a chat connection; each says what the kernel will do.
+fn tune(stream: &TcpStream, peer: SocketAddr, options: &ServerOptions) -> io::Result<()> {
+    // Chat lines are small and someone is waiting for each: send them at
+    // once instead of letting Nagle's algorithm hold them back to merge.
+    stream.set_nodelay(true)?;
+    // A blocked write() gives up after this long with a timeout error.
+    stream.set_write_timeout(Some(options.write_timeout))?;
+    // Through socket2: std has no setter for SO_SNDBUF.
+    socket2::SockRef::from(stream).set_send_buffer_size(SEND_BUFFER_BYTES)?;
+    trace!("setsockopt({peer}, TCP_NODELAY, SO_SNDTIMEO, SO_SNDBUF = {SEND_BUFFER_BYTES})");
+    Ok(())
+}
+
+/// Over `--max-clients`: one notice, written directly (this client has no
+/// writer thread, and a fresh socket's empty send buffer takes it at once),
+/// then close.
+fn refuse(stream: TcpStream, peer: SocketAddr, RoomFull(max): RoomFull) {
+    log!("{peer}: refused, the room is full ({max} clients)");
+    let line = notice(format_args!(
+        "sorry, the room is full ({max} clients); try again later"
+    ));
+    let _ = (&stream).write_all(line.as_bytes());
+    close_gently(stream, peer);
+}
+
+/// Reads the client's lines and acts on each until it leaves; returns why.
+fn read_lines(mut stream: &TcpStream, peer: SocketAddr, id: ClientId, room: &Room) -> Leaving {
+    let mut buf = [0u8; READ_BUF_BYTES];
+    let mut lines = LineBuffer::new(MAX_LINE_BYTES);
+    loop {
+        // read() blocks until at least one byte arrived (perhaps half a line,
+        // perhaps many lines), or returns 0 when the client closed its side.
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return Leaving::Left,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return lost(peer, &err),
+        };
+        trace!("read({peer}) -> {n} bytes");
+        lines.extend(&buf[..n]);
+        // Act on every complete line before reading more: LineBuffer then
+        // never holds more than one (bounded) line.
+        while let Some(line) = lines.next_line() {
+            if let ControlFlow::Break(why) = handle_line(line, peer, id, room) {
+                return why;
+            }
+        }
+    }
+}
+
+/// A reset (the client vanished) or another error ends this client only.
+fn lost(peer: SocketAddr, err: &io::Error) -> Leaving {
+    log!("{peer}: connection lost: {err}");
+    Leaving::Lost
+}
+
+/// Acts on one line; `Break` means this client is leaving.
+fn handle_line(
+    line: Result<Vec<u8>, LineTooLong>,
+    peer: SocketAddr,
+    id: ClientId,
+    room: &Room,
+) -> ControlFlow<Leaving> {
+    let Ok(raw) = line else {
+        log!("{peer}: sent a line over {MAX_LINE_BYTES} bytes; disconnecting");
+        room.tell(
+            id,
+            &format!("error: line longer than {MAX_LINE_BYTES} bytes; disconnecting"),
+        );
+        return ControlFlow::Break(Leaving::LineTooLong);
+    };
+    let line = decode_line(&raw);
+    match crate::protocol::parse(&line) {
+        Request::Say(text) => room.say(id, text),
+        Request::Nick(name) => room.rename(id, name),
+        Request::Who => room.who(id),
+        Request::Quit => return ControlFlow::Break(Leaving::Left),
+        Request::Unknown(command) => room.tell(
+            id,
+            &format!("unknown command {command:?}; try /nick NAME, /who or /quit"),
+        ),
+    }
+    ControlFlow::Continue(())
+}
+
+/// Starts this client's writer thread (`None` if the system refuses a thread:
+/// then the client is hung up on at once).
+fn spawn_writer(
+    stream: TcpStream,
+    queue: Receiver<Line>,
+    peer: SocketAddr,
+    id: ClientId,
+    room: &Arc<Room>,
+) -> Option<thread::JoinHandle<()>> {
+    let shared = Arc::clone(room);
+    let spawned = thread::Builder::new()
+        .name(format!("writer {peer}"))
+        .stack_size(THREAD_STACK_BYTES)
+        .spawn(move || write_outbox(stream, queue, peer, id, &shared));
+    match spawned {
+        Ok(handle) => Some(handle),
+        Err(err) => {
+            log!("{peer}: cannot start a writer thread ({err}); closing the connection");
+            room.leave(id, Leaving::Lost);
+            None
+        }
+    }
+}
+
+/// The writer thread: sends what the room queued for this client, with no
+/// lock held, until the queue ends (the client left) or a write fails.
+fn write_outbox(
+    stream: TcpStream,
+    queue: Receiver<Line>,
+    peer: SocketAddr,
+    id: ClientId,
+    room: &Room,
+) {
+    match send_queued(&stream, &queue, peer) {
+        // The client left and everything queued for it went out: FIN.
+        Ok(()) => {
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+        Err(err) => {
+            let why = match basic::checklist::is_timeout(&err) {
+                true => Leaving::NotReading,
+                false => Leaving::Lost,
+            };
+            log!("{peer}: write failed: {err}");
+            room.leave(id, why);
+            // Wake this client's reader thread: its read() returns 0.
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Takes lines off the queue and writes them, batching whatever has piled up
+/// into one `write` call. One allocation for the batch buffer, reused.
+fn send_queued(mut stream: &TcpStream, queue: &Receiver<Line>, peer: SocketAddr) -> io::Result<()> {
+    let mut batch = Vec::with_capacity(BATCH_BYTES + MAX_LINE_BYTES);
+    // recv() blocks until a line is queued for this client; it fails only
+    // when every sender is gone, that is when the client has left the room.
+    while let Ok(line) = queue.recv() {
+        batch.clear();
+        batch.extend_from_slice(line.as_bytes());
+        // try_recv() never blocks: take what else is already waiting.
+        while batch.len() < BATCH_BYTES {
+            match queue.try_recv() {
+                Ok(line) => batch.extend_from_slice(line.as_bytes()),
+                Err(_) => break,
+            }
+        }
+        // write_all() loops over short writes. It blocks while this client's
+        // receive window and our send buffer are full, that is while the
+        // client is not reading, and gives up after the write timeout.
+        stream.write_all(&batch)?;
+        trace!("write({peer}, {} bytes)", batch.len());
+    }
+    Ok(())
+}
+
+/// Ends a connection without losing our last lines. shutdown(Write) queues
+/// our FIN after every byte already sent; then we read and discard what the
+/// client still sends, until it closes too. Closing a socket that has unread
+/// input makes the kernel send RST instead of FIN, and a reset can destroy
+/// our last notice ("line too long") before the client reads it.
+fn close_gently(stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = stream.set_read_timeout(Some(LINGER_TIMEOUT));
+    // Bounded twice over: at most LINGER_BYTES, and each read waits at most
+    // LINGER_TIMEOUT for the client's next bytes or its FIN.
+    let _ = io::copy(&mut (&stream).take(LINGER_BYTES), &mut io::sink());
+    trace!("close({peer})");
+    log!("{peer}: closed");
+}
