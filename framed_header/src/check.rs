@@ -103,7 +103,7 @@ fn split_header(p: &Probe) -> Result<(), Failure> {
     send(&stream, payload)?;
     let sent = "the header of \"split\" one byte per write, then the payload";
     expect_replies(p, &stream, sent, 1).map_err(|f| {
-        with_hint(
+        or_hint(
             f,
             "read the header in a loop until all of its bytes have arrived",
         )
@@ -117,7 +117,7 @@ fn two_in_one_write(p: &Probe) -> Result<(), Failure> {
     let stream = open(p)?;
     send(&stream, &[frame(p, "one")?, frame(p, "two")?].concat())?;
     expect_replies(p, &stream, "\"one\" and \"two\" in one write", 2).map_err(|f| {
-        with_hint(
+        or_hint(
             f,
             "read exactly the declared bytes: the next message may follow at once",
         )
@@ -147,7 +147,7 @@ fn max_payload(p: &Probe) -> Result<(), Failure> {
 fn still_in_step(p: &Probe, stream: &TcpStream, after: &str) -> Result<(), Failure> {
     send(stream, &frame(p, "ping")?)?;
     expect_replies(p, stream, &format!("\"ping\" after {after}"), 1).map_err(|f| {
-        with_hint(
+        or_hint(
             f,
             "out of step: one recv() returns only what has arrived so far, so read \
              the header, then the payload, each in a loop until all of it is in",
@@ -187,7 +187,13 @@ fn oversized(p: &Probe) -> Result<(), Failure> {
 fn non_numeric(p: &Probe) -> Result<(), Failure> {
     let stream = open(p)?;
     send(&stream, &header(p, "abc")?)?;
-    expect_refusal(p, &stream, "a header \"abc\" padded with spaces")
+    expect_refusal(p, &stream, "a header \"abc\" padded with spaces").map_err(|f| {
+        or_hint(
+            f,
+            "a server must answer or close; one that does neither probably crashed \
+             on the header and left the socket open (Python: int() raised ValueError)",
+        )
+    })
 }
 
 fn mid_header(p: &Probe) -> Result<(), Failure> {
@@ -303,6 +309,15 @@ pub fn guess_mismatch(got: &[u8], header_len: Option<usize>) -> Option<String> {
 fn with_hint(mut failure: Failure, hint: &str) -> Failure {
     failure.details.push(("hint", hint.to_string()));
     failure
+}
+
+/// Adds a hint about the server's code, unless a hint about the settings
+/// (`--raw-replies`, `--header-size`) came first: then that is the problem.
+fn or_hint(failure: Failure, hint: &str) -> Failure {
+    if failure.details.iter().any(|(label, _)| *label == "hint") {
+        return failure;
+    }
+    with_hint(failure, hint)
 }
 
 /// How a [`receive`] stopped.

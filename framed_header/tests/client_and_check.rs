@@ -1,0 +1,180 @@
+//! The lesson's client and `check`, in process, against the lesson's server
+//! and against a faithful Rust port of the tutorial's server: a check must
+//! pass a correct server and tell a tutorial server what is wrong.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+use basic::testing::{SharedOutput, connect, start_server};
+use framed_header::frame::Framing;
+use framed_header::{check, client, server};
+
+const MIB: usize = 1024 * 1024;
+
+fn framing(header_len: usize) -> Framing {
+    Framing::new(header_len, MIB).unwrap()
+}
+
+fn start(header_len: usize, raw_replies: bool) -> SocketAddr {
+    let config = server::Config {
+        framing: framing(header_len),
+        raw_replies,
+    };
+    start_server(move |listener| server::run(listener, config)).0
+}
+
+fn run_client(
+    addr: SocketAddr,
+    input: &str,
+    header_len: usize,
+    raw: bool,
+) -> (anyhow::Result<()>, String) {
+    let config = client::Config {
+        framing: framing(header_len),
+        raw_replies: raw,
+        reply_wait: Duration::from_millis(500),
+    };
+    let output = SharedOutput::default();
+    let result = client::run(connect(addr), input.as_bytes(), output.clone(), config);
+    (result, String::from_utf8(output.contents()).unwrap())
+}
+
+fn run_check(
+    addr: SocketAddr,
+    header_len: usize,
+    raw_replies: bool,
+) -> (basic::checklist::Report, String) {
+    let probe = check::Probe {
+        addr,
+        timeout: Duration::from_secs(1),
+        framing: framing(header_len),
+        raw_replies,
+    };
+    let mut out = Vec::new();
+    let report = check::run(&probe, &mut out);
+    (report, String::from_utf8(out).unwrap())
+}
+
+/// The tutorial's `handle_client`, ported line by line, bugs included: one
+/// `recv(HEADER)` taken as the whole header, `int()` on it, one
+/// `recv(msg_length)` taken as the whole payload, raw replies. (Where the
+/// tutorial spins for ever on a closed connection, this port stops, to
+/// keep the test machine calm.)
+fn tutorial_server(listener: TcpListener) -> anyhow::Result<()> {
+    for stream in listener.incoming() {
+        let stream = stream?;
+        thread::spawn(move || tutorial_client(stream));
+    }
+    Ok(())
+}
+
+fn tutorial_client(mut conn: TcpStream) {
+    let mut header = [0u8; 64];
+    loop {
+        let n = conn.read(&mut header).unwrap_or(0); // msg_length = conn.recv(HEADER)
+        if n == 0 {
+            return; // the tutorial: `if msg_length:` is false, and it loops again
+        }
+        let text = String::from_utf8_lossy(&header[..n]);
+        let Ok(len) = text.trim().parse::<usize>() else {
+            return; // int() raises: the thread dies, the socket closes
+        };
+        let mut payload = vec![0u8; len];
+        let m = conn.read(&mut payload).unwrap_or(0); // msg = conn.recv(msg_length)
+        let _ = conn.write_all(b"Msg received");
+        if &payload[..m] == b"!DISCONNECT" {
+            return;
+        }
+    }
+}
+
+#[test]
+fn the_client_prints_one_reply_per_line_and_one_for_its_goodbye() {
+    let (result, out) = run_client(start(128, false), "hello\nhéllo ✓\n", 128, false);
+    result.unwrap();
+    assert_eq!(out, "Msg received\nMsg received\nMsg received\n");
+}
+
+#[test]
+fn the_client_reads_raw_replies_with_raw_replies() {
+    let (result, out) = run_client(start(64, true), "hello\n", 64, true);
+    result.unwrap();
+    assert_eq!(out, "Msg received\nMsg received\n");
+}
+
+#[test]
+fn the_client_stops_after_a_typed_goodbye() {
+    let (result, out) = run_client(start(128, false), "!DISCONNECT!\nnever sent\n", 128, false);
+    result.unwrap();
+    assert_eq!(out, "Msg received\n");
+}
+
+#[test]
+fn a_client_expecting_framed_replies_from_a_raw_server_suggests_raw_replies() {
+    let (result, _) = run_client(start(128, true), "hello\n", 128, false);
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("try --raw-replies"), "{err}");
+}
+
+#[test]
+fn a_client_with_the_wrong_header_size_is_told_the_right_one() {
+    let (result, _) = run_client(start(64, false), "hello\n", 128, false);
+    let err = result.unwrap_err().to_string();
+    assert!(err.contains("try --header-size 64"), "{err}");
+}
+
+#[test]
+fn check_passes_against_the_lesson_server() {
+    let (report, out) = run_check(start(128, false), 128, false);
+    assert!(report.all_passed(), "{out}");
+    assert!(out.ends_with("13 passed, 0 failed\n"), "{out}");
+}
+
+#[test]
+fn check_passes_against_the_lesson_server_in_tutorial_settings() {
+    let (report, out) = run_check(start(64, true), 64, true);
+    assert!(report.all_passed(), "{out}");
+}
+
+#[test]
+fn check_with_raw_replies_against_framed_replies_says_drop_raw_replies() {
+    let (report, out) = run_check(start(128, false), 128, true);
+    assert!(!report.all_passed());
+    assert!(out.contains("drop --raw-replies"), "{out}");
+}
+
+#[test]
+fn check_tells_a_tutorial_server_in_default_settings_to_try_raw_replies() {
+    let (addr, _server) = start_server(tutorial_server);
+    let (report, out) = run_check(addr, 128, false);
+    assert_eq!(
+        report.failed[0], "round trip: \"hello\" is answered \"Msg received\"",
+        "{out}"
+    );
+    assert!(out.contains("try --raw-replies"), "{out}");
+}
+
+#[test]
+fn check_names_what_a_tutorial_server_gets_wrong_in_its_own_settings() {
+    let (addr, _server) = start_server(tutorial_server);
+    let (report, out) = run_check(addr, 64, true);
+    for passes in [
+        "round trip: \"hello\" is answered \"Msg received\"",
+        "!DISCONNECT is answered, then the connection closes",
+    ] {
+        assert!(report.passed.iter().any(|p| p == passes), "{passes}\n{out}");
+    }
+    for fails in [
+        "an oversized declared length is refused at once",
+        "a peer closing mid-header gets no reply, and a close",
+        "a peer closing mid-payload gets no reply, and a close",
+    ] {
+        assert!(report.failed.iter().any(|f| f == fails), "{fails}\n{out}");
+    }
+    assert!(
+        out.contains("never wait for, or allocate, that many bytes"),
+        "{out}"
+    );
+}
