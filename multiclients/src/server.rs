@@ -30,7 +30,7 @@ pub fn run(listener: TcpListener) -> anyhow::Result<()> {
         };
         trace!("accept() -> {peer}");
         served += 1;
-        log!("serving client #{served}; later clients wait in the backlog");
+        log!("accepted client #{served}; any later client waits in the backlog");
         // The whole conversation happens here, so the next accept() waits
         // until this client leaves: that is what "iterative" means.
         basic::server::handle_client(stream, peer);

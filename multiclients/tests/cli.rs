@@ -13,7 +13,7 @@ fn piped_clients_are_served_one_after_another_by_the_binary() {
         assert!(client.status.success(), "{}", client.stderr);
         assert_eq!(client.stdout, input);
     }
-    server.expect_line("serving client #2");
+    server.expect_line("accepted client #2");
 }
 
 #[test]
