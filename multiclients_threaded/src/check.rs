@@ -43,6 +43,7 @@ pub const OVERSIZED_LINE_BYTES: usize = 64 * 1024;
 
 /// Names of the checks that later code (tests, the sandbox) refers to.
 pub const BROADCAST: &str = "a line reaches every other client as NAME: TEXT, and not the sender";
+pub const NICK: &str = "/nick renames, and the renamed client gets a `* ` notice naming it";
 pub const STALL: &str = "a client that stops reading does not stall the others";
 pub const SLOW_DROPPED: &str = "a client that stops reading is disconnected (its queue is bounded)";
 
@@ -95,12 +96,13 @@ const CHAT_CHECKS: &[ChatCheck] = &[
 /// Adds every chat check to `list`, so that a caller can add its own checks
 /// before [`Checklist::finish`].
 pub fn run_chat_checks(list: &mut Checklist, addr: SocketAddr, timeout: Duration) {
-    let ready = list.check(&format!("connect to {addr}"), || {
+    let connected = list.check(&format!("connect to {addr}"), || {
         Chatter::connect(addr, timeout).map(drop)
-    }) && list.check(
-        "/nick renames, and the renamed client gets a `* ` notice naming it",
-        || Chatter::named(addr, timeout, "nick").map(drop),
-    );
+    });
+    let ready = match connected {
+        true => list.check(NICK, || Chatter::named(addr, timeout, "nick").map(drop)),
+        false => not_run(list, NICK),
+    };
     for (name, check) in CHAT_CHECKS {
         match ready {
             true => list.check(name, || check(addr, timeout)),
@@ -601,8 +603,8 @@ fn flood(addr: SocketAddr, timeout: Duration) -> Result<(), Failure> {
 
 /// How far the flooding sender may run ahead of the reader, in lines, and
 /// how often the reader says how far it got.
-pub const FLOOD_WINDOW_LINES: usize = 256;
-const FLOOD_PROGRESS_EVERY: usize = 32;
+pub const FLOOD_WINDOW_LINES: usize = 64;
+const FLOOD_PROGRESS_EVERY: usize = 16;
 
 fn send_flood(a: &Chatter, padding: &str, read_so_far: mpsc::Receiver<usize>, timeout: Duration) {
     let mut read = 0;

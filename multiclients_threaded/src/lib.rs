@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod client;
+pub mod outbox;
 pub mod protocol;
 pub mod room;
 pub mod server;

@@ -4,8 +4,8 @@
 //!
 //! The registry sits behind one [`Mutex`], and the rule of this file is that
 //! nothing done while holding it can block on the network. Delivering a line
-//! is [`SyncSender::try_send`] onto a bounded queue, which returns at once,
-//! whether the queue had room or not; the `write` to the socket happens later,
+//! is [`Outbox::put`] onto a bounded queue, which returns at once, whether
+//! the queue had room or not; the `write` to the socket happens later,
 //! on the receiver's own writer thread, with no lock held. Were we to write
 //! while holding the lock, one client that stops reading would fill its
 //! socket buffers, our `write` would block, and every other thread would wait
@@ -17,11 +17,11 @@
 
 use std::collections::BTreeMap;
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use basic::log;
 
+use crate::outbox::Outbox;
 use crate::protocol::{NameError, chat_line, check_name, default_name, notice};
 
 /// One line on its way to clients, shared: a broadcast allocates the line
@@ -37,13 +37,13 @@ pub struct Member {
     pub name: String,
     pub peer: SocketAddr,
     /// The sending end of this client's bounded queue.
-    outbox: SyncSender<Line>,
+    outbox: Outbox,
     /// A handle on the client's socket, used only to hang up on it.
     stream: TcpStream,
 }
 
 impl Member {
-    pub fn new(peer: SocketAddr, outbox: SyncSender<Line>, stream: TcpStream) -> Self {
+    pub fn new(peer: SocketAddr, outbox: Outbox, stream: TcpStream) -> Self {
         Member {
             name: String::new(),
             peer,
@@ -106,9 +106,9 @@ impl Registry {
             .members
             .iter()
             .filter(|(id, _)| Some(**id) != skip)
-            // try_send never blocks: Err(Full) means the client is too far
-            // behind, Err(Disconnected) that its writer thread has ended.
-            .filter(|(_, member)| member.outbox.try_send(Arc::clone(line)).is_err())
+            // put() never blocks: it fails when the client is too far
+            // behind, or when its writer thread has ended.
+            .filter(|(_, member)| member.outbox.put(line).is_err())
             .map(|(id, _)| *id)
             .collect();
         // An empty Vec does not allocate: the usual case costs nothing.
@@ -121,7 +121,7 @@ impl Registry {
     /// Queues `line` for one member only.
     fn tell(&mut self, id: ClientId, line: Line) -> Vec<Member> {
         let full = match self.members.get(&id) {
-            Some(member) => member.outbox.try_send(line).is_err(),
+            Some(member) => member.outbox.put(&line).is_err(),
             None => false,
         };
         match full {

@@ -13,23 +13,25 @@ use std::io::{self, Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::Duration;
 
 use basic::{log, trace};
 
+use crate::outbox::{Queue, outbox};
 use crate::protocol::{LineBuffer, LineTooLong, MAX_LINE_BYTES, Request, decode_line, notice};
-use crate::room::{ClientId, Leaving, Line, Member, Room, RoomFull};
+use crate::room::{ClientId, Leaving, Member, Room, RoomFull};
 
 /// How many clients may be connected at once unless `--max-clients` says
 /// otherwise. Each costs two threads (see the README on why that limits us).
 pub const DEFAULT_MAX_CLIENTS: usize = 1000;
 
-/// How many lines may wait in one client's outbox. A client that falls this
-/// far behind (on top of what the kernel buffers) is disconnected. Lines are
-/// at most ~4 KiB, so one outbox holds at most ~4 MiB.
-pub const OUTBOX_LINES: usize = 1024;
+/// How many bytes may wait in one client's outbox. A client that falls this
+/// far behind (on top of what the kernel buffers for it) is disconnected.
+/// A burst of thousands of short lines fits; a client that stopped reading
+/// while the room talks on does not. At the default `--max-clients`, the
+/// outboxes can hold 256 MiB in all: that is the server's memory bound.
+pub const OUTBOX_BYTES: usize = 256 * 1024;
 
 /// A writer whose `write` makes no progress for this long has a client that
 /// stopped reading: it is disconnected even in a quiet room, where its
@@ -72,8 +74,8 @@ pub struct ServerOptions {
     pub join_notices: bool,
     /// Log every chat line on stdout (benchmarks turn this off).
     pub log_messages: bool,
-    /// See [`OUTBOX_LINES`].
-    pub outbox_lines: usize,
+    /// See [`OUTBOX_BYTES`].
+    pub outbox_bytes: usize,
     /// See [`WRITE_TIMEOUT`].
     pub write_timeout: Duration,
 }
@@ -84,7 +86,7 @@ impl Default for ServerOptions {
             max_clients: DEFAULT_MAX_CLIENTS,
             join_notices: true,
             log_messages: true,
-            outbox_lines: OUTBOX_LINES,
+            outbox_bytes: OUTBOX_BYTES,
             write_timeout: WRITE_TIMEOUT,
         }
     }
@@ -162,7 +164,7 @@ fn handle_client(
         }
     };
     // The bounded queue between the room and this client's writer thread.
-    let (outbox, queue) = mpsc::sync_channel(options.outbox_lines.max(1));
+    let (outbox, queue) = outbox(options.outbox_bytes);
     let member = Member::new(peer, outbox, member_stream);
     if let Err(full) = room.join(id, member) {
         return refuse(stream, peer, full);
@@ -267,7 +269,7 @@ fn handle_line(
 /// then the client is hung up on at once).
 fn spawn_writer(
     stream: TcpStream,
-    queue: Receiver<Line>,
+    queue: Queue,
     peer: SocketAddr,
     id: ClientId,
     room: &Arc<Room>,
@@ -289,13 +291,7 @@ fn spawn_writer(
 
 /// The writer thread: sends what the room queued for this client, with no
 /// lock held, until the queue ends (the client left) or a write fails.
-fn write_outbox(
-    stream: TcpStream,
-    queue: Receiver<Line>,
-    peer: SocketAddr,
-    id: ClientId,
-    room: &Room,
-) {
+fn write_outbox(stream: TcpStream, queue: Queue, peer: SocketAddr, id: ClientId, room: &Room) {
     match send_queued(&stream, &queue, peer) {
         // The client left and everything queued for it went out: FIN.
         Ok(()) => {
@@ -316,18 +312,18 @@ fn write_outbox(
 
 /// Takes lines off the queue and writes them, batching whatever has piled up
 /// into one `write` call. One allocation for the batch buffer, reused.
-fn send_queued(mut stream: &TcpStream, queue: &Receiver<Line>, peer: SocketAddr) -> io::Result<()> {
+fn send_queued(mut stream: &TcpStream, queue: &Queue, peer: SocketAddr) -> io::Result<()> {
     let mut batch = Vec::with_capacity(BATCH_BYTES + MAX_LINE_BYTES);
-    // recv() blocks until a line is queued for this client; it fails only
-    // when every sender is gone, that is when the client has left the room.
-    while let Ok(line) = queue.recv() {
+    // next() blocks until a line is queued for this client; it returns
+    // None once the client has left the room and the queue is empty.
+    while let Some(line) = queue.next() {
         batch.clear();
         batch.extend_from_slice(line.as_bytes());
-        // try_recv() never blocks: take what else is already waiting.
+        // next_waiting() never blocks: take what else is already waiting.
         while batch.len() < BATCH_BYTES {
-            match queue.try_recv() {
-                Ok(line) => batch.extend_from_slice(line.as_bytes()),
-                Err(_) => break,
+            match queue.next_waiting() {
+                Some(line) => batch.extend_from_slice(line.as_bytes()),
+                None => break,
             }
         }
         // write_all() loops over short writes. It blocks while this client's
