@@ -43,6 +43,11 @@ fn round(server: &ServerProcess, connections: usize) {
     let sent = connections * per_client;
     assert_eq!(replies, sent, "every message must get exactly one reply");
     let logged = count_message_lines(server, sent + connections);
+    assert_eq!(
+        logged,
+        sent + connections,
+        "the server must log every message and goodbye"
+    );
     let rate = sent as f64 / elapsed.as_secs_f64();
     println!(
         "{connections:>3} connections: {sent} sent, {replies} replies, {logged} message log \

@@ -352,6 +352,7 @@ fn receive(mut stream: &TcpStream, len: usize, timeout: Duration) -> (Vec<u8>, E
             return (got, Ending::Silent);
         }
         let want = (len - got.len()).min(buf.len());
+        // read() waits for some of the bytes, the server's close, or the timeout.
         match stream.read(&mut buf[..want]) {
             Ok(0) => return (got, Ending::Closed),
             Ok(n) => got.extend_from_slice(&buf[..n]),

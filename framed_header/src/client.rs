@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use basic::checklist::{is_timeout, show};
+use basic::trace;
 
 use crate::check::guess_mismatch;
 use crate::frame::{FrameError, Framing, MessageReader};
@@ -73,10 +74,15 @@ fn exchange(
     text: &str,
     output: &mut impl Write,
 ) -> anyhow::Result<()> {
-    config
+    let frame = config
         .framing
-        .write_message(&mut stream, text)
+        .encode(text)
+        .with_context(|| format!("cannot send a line of {} bytes", text.len()))?;
+    // write_all() hands header and payload to the kernel in one piece.
+    stream
+        .write_all(&frame)
         .context("cannot send: the connection is gone")?;
+    trace!("write({} bytes: header + payload)", frame.len());
     let reply = if config.raw_replies {
         read_raw(stream, config.reply_wait)?
     } else {

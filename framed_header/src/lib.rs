@@ -18,6 +18,7 @@
 //! ```text
 //! terminal 1:  cargo run -p framed_header -- server
 //! terminal 2:  cargo run -p framed_header -- client        (type lines; each gets "Msg received")
+//!     or:      printf '%-128s%s' 5 hello | nc -q 1 127.0.0.1 5050     (printf pads the header)
 //! the tutorial's Python client:
 //! terminal 1:  cargo run -p framed_header -- server --header-size 64 --raw-replies
 //! terminal 2:  python3 client.py

@@ -87,14 +87,7 @@ fn main() -> ExitCode {
             trace,
         } => {
             trace.apply();
-            let config = server::Config {
-                framing: protocol.framing()?,
-                raw_replies: protocol.raw_replies,
-            };
-            let listener = basic::net::listen(&at.host, at.port, backlog.backlog)?;
-            basic::net::announce(&listener)?;
-            server::run(listener, config)?;
-            Ok(true)
+            serve(&at, &protocol, &backlog)
         }
         Command::Client {
             at,
@@ -102,23 +95,44 @@ fn main() -> ExitCode {
             trace,
         } => {
             trace.apply();
-            let config = client::Config {
-                framing: protocol.framing()?,
-                raw_replies: protocol.raw_replies,
-                reply_wait: client::REPLY_WAIT,
-            };
-            let stream = basic::net::connect(&at.host, at.port)?;
-            client::run(stream, std::io::stdin().lock(), std::io::stdout(), config)?;
-            Ok(true)
+            talk(&at, &protocol)
         }
-        Command::Check(CheckArgs { check, protocol }) => {
-            let probe = check::Probe {
-                addr: basic::net::resolve(&check.at.host, check.at.port)?[0],
-                timeout: check.timeout(),
-                framing: protocol.framing()?,
-                raw_replies: protocol.raw_replies,
-            };
-            Ok(check::run(&probe, &mut std::io::stdout()).all_passed())
-        }
+        Command::Check(args) => check(&args),
     })
+}
+
+fn serve(
+    at: &cli::Endpoint<DEFAULT_PORT>,
+    protocol: &Protocol,
+    backlog: &cli::Backlog,
+) -> anyhow::Result<bool> {
+    let config = server::Config {
+        framing: protocol.framing()?,
+        raw_replies: protocol.raw_replies,
+    };
+    let listener = basic::net::listen(&at.host, at.port, backlog.backlog)?;
+    basic::net::announce(&listener)?;
+    server::run(listener, config)?;
+    Ok(true)
+}
+
+fn talk(at: &cli::Endpoint<DEFAULT_PORT>, protocol: &Protocol) -> anyhow::Result<bool> {
+    let config = client::Config {
+        framing: protocol.framing()?,
+        raw_replies: protocol.raw_replies,
+        reply_wait: client::REPLY_WAIT,
+    };
+    let stream = basic::net::connect(&at.host, at.port)?;
+    client::run(stream, std::io::stdin().lock(), std::io::stdout(), config)?;
+    Ok(true)
+}
+
+fn check(args: &CheckArgs) -> anyhow::Result<bool> {
+    let probe = check::Probe {
+        addr: basic::net::resolve(&args.check.at.host, args.check.at.port)?[0],
+        timeout: args.check.timeout(),
+        framing: args.protocol.framing()?,
+        raw_replies: args.protocol.raw_replies,
+    };
+    Ok(check::run(&probe, &mut std::io::stdout()).all_passed())
 }

@@ -107,7 +107,9 @@ fn converse(
 fn reply(mut stream: &TcpStream, config: Config, text: &str) -> std::io::Result<()> {
     if config.raw_replies {
         // The tutorial's way: bare bytes, and the client must guess where
-        // they end (it reads once, up to 2048 bytes, and hopes).
+        // they end (it reads once, up to 2048 bytes, and hopes). write_all
+        // blocks while this peer's receive window is full: only this
+        // client's thread waits.
         stream.write_all(text.as_bytes())?;
         trace!("write({} bytes, raw)", text.len());
         Ok(())

@@ -178,3 +178,19 @@ fn check_names_what_a_tutorial_server_gets_wrong_in_its_own_settings() {
         "{out}"
     );
 }
+
+#[test]
+fn a_line_over_the_payload_limit_is_a_clear_error_not_a_lost_connection() {
+    let config = client::Config {
+        framing: Framing::new(8, 10).unwrap(),
+        raw_replies: false,
+        reply_wait: Duration::from_millis(500),
+    };
+    let addr = start(8, false);
+    let result = client::run(connect(addr), &b"eleven byte\n"[..], Vec::new(), config);
+    let err = format!("{:#}", result.unwrap_err());
+    assert_eq!(
+        err,
+        "cannot send a line of 11 bytes: the declared length 11 is over the limit of 10 bytes"
+    );
+}
