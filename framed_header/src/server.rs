@@ -16,8 +16,9 @@ use crate::{ERROR_PREFIX, REPLY, is_disconnect};
 /// After a failed `accept`, wait this long before trying again, so that a
 /// lasting failure (out of file descriptors) does not spin the CPU.
 pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
-/// After an error reply, how long we keep reading (and dropping) what the
-/// peer still sends, so that our close does not destroy the reply.
+/// After a last reply (an error, or the goodbye's), how long we keep reading
+/// (and dropping) what the peer still sends, so that our close does not
+/// destroy the reply.
 pub const LINGER: Duration = Duration::from_secs(2);
 /// ... and how many bytes, at most.
 pub const LINGER_BYTES: usize = 2 * 1024 * 1024;
@@ -62,7 +63,10 @@ pub fn run(listener: TcpListener, config: Config) -> anyhow::Result<()> {
 pub fn handle_client(stream: TcpStream, peer: SocketAddr, config: Config) {
     log!("[{peer}] connected");
     match converse(&stream, peer, config) {
-        Ok(Ending::Goodbye) => log!("[{peer}] said goodbye; connection closed"),
+        Ok(Ending::Goodbye) => {
+            log!("[{peer}] said goodbye; connection closed");
+            close_gracefully(&stream);
+        }
         Ok(Ending::Closed) => log!("[{peer}] left"),
         Err(err) if err.is_protocol_violation() => refuse(&stream, peer, config, &err),
         Err(FrameError::Io(err)) => log!("[{peer}] connection lost: {err}"),
@@ -127,15 +131,16 @@ fn refuse(stream: &TcpStream, peer: SocketAddr, config: Config, err: &FrameError
     if let Err(err) = reply(stream, config, &text) {
         log!("[{peer}] could not send the error reply: {err}");
     }
-    close_after_error(stream);
+    close_gracefully(stream);
 }
 
-/// Closes so that the error reply survives. Closing a socket while unread
-/// bytes wait in its receive buffer (the rest of the bad message) makes the
-/// kernel send RST instead of FIN, and a RST can destroy the reply before
-/// the peer reads it. So: send our FIN, then drop incoming bytes for a
-/// moment (bounded in time and bytes) until the peer closes too.
-fn close_after_error(mut stream: &TcpStream) {
+/// Closes so that our last reply survives. Closing a socket while unread
+/// bytes wait in its receive buffer (the rest of a bad message, or bytes
+/// sent after a goodbye) makes the kernel send RST instead of FIN, and a
+/// RST can destroy the reply before the peer reads it. So: send our FIN,
+/// then drop incoming bytes for a moment (bounded in time and bytes) until
+/// the peer closes too.
+fn close_gracefully(mut stream: &TcpStream) {
     // shutdown(Write) sends FIN after the reply: the peer reads the reply,
     // then end of stream, while we can still read what it sends.
     let _ = stream.shutdown(Shutdown::Write);
