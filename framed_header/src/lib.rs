@@ -64,7 +64,11 @@ pub const DISCONNECT: &str = "!DISCONNECT!";
 /// too, and the one our client sends, because both servers understand it.
 pub const TUTORIAL_DISCONNECT: &str = "!DISCONNECT";
 
-/// What an error reply starts with, before the reason in words.
+/// What an error reply starts with, before the reason in words. A refused
+/// message (a bad header, a length over the limit, a payload that is not
+/// UTF-8) is answered `!ERROR <reason>`, framed like any reply (raw with
+/// `--raw-replies`), and then the server closes the connection. A peer
+/// that left mid-message gets no reply: nobody would read it.
 pub const ERROR_PREFIX: &str = "!ERROR ";
 
 /// Whether a payload asks the server to end the connection.

@@ -96,6 +96,8 @@ fn converse(
         let Some(message) = reader.read_message(&mut stream)? else {
             return Ok(Ending::Closed);
         };
+        // Quoted and escaped: a payload may hold `\n` or control bytes, and
+        // one message must stay one log line.
         log!(
             "[{peer}] {}",
             preview(message.as_bytes(), LOG_PREVIEW_BYTES)

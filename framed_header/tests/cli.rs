@@ -106,6 +106,23 @@ fn a_header_too_small_for_the_limit_is_one_line_error() {
     );
 }
 
+#[test]
+fn a_refused_connection_is_one_line_error_and_a_failure_status() {
+    let port = {
+        let listener = basic::testing::loopback_listener();
+        listener.local_addr().unwrap().port().to_string()
+    }; // the listener is closed here: nobody listens on that port now
+    let client = run_command(FRAMED, &["client", "--port", &port], b"hello\n");
+    assert!(!client.status.success());
+    assert!(client.stderr.starts_with("error: "), "{}", client.stderr);
+    assert!(
+        client.stderr.contains("connection refused"),
+        "{}",
+        client.stderr
+    );
+    assert_eq!(client.stderr.lines().count(), 1, "{}", client.stderr);
+}
+
 // ---- The tutorial's own Python code, when python3 is installed ----
 
 /// The tutorial's client.py, unchanged but for the address (from argv).
