@@ -13,7 +13,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use basic::checklist::{Checklist, Failure, Report, is_timeout};
+pub use basic::checklist::Report;
+use basic::checklist::{Checklist, Failure, is_timeout};
 use multiclients_threaded::protocol::LineBuffer;
 
 pub const IDLE_CLOSED: &str =
@@ -32,6 +33,7 @@ pub fn run(
     out: &mut dyn Write,
 ) -> Report {
     let mut list = Checklist::new(out);
+    multiclients_threaded::check::run_chat_checks(&mut list, addr, timeout);
     if let Some(idle) = idle_timeout {
         idle_checks(&mut list, addr, timeout, idle);
     }
@@ -76,9 +78,16 @@ fn idle_scenario(addr: SocketAddr, timeout: Duration, idle: Duration) -> Result<
     let limit = idle + timeout;
     let waiting = thread::spawn(move || idler_is_closed(idler, silent_since, idle, limit));
     let room_told = talk_until(&mut talker, is_about_idler, limit, idle);
-    let idler_closed = waiting
-        .join()
-        .unwrap_or_else(|_| Err(Failure::because("the idle check's thread panicked")));
+    // Joined only now: the idler's connection (returned by the thread) stays
+    // open until the talker is done, so a notice the talker hears can only
+    // come from the server closing it, never from us.
+    let (idler_closed, _idler) = match waiting.join() {
+        Ok((verdict, idler)) => (verdict, Some(idler)),
+        Err(_) => (
+            Err(Failure::because("the idle check's thread panicked")),
+            None,
+        ),
+    };
     let talker_alive = still_answers(&mut talker, timeout);
     Ok(IdleSeen {
         idler_closed,
@@ -88,8 +97,19 @@ fn idle_scenario(addr: SocketAddr, timeout: Duration, idle: Duration) -> Result<
 }
 
 /// Waits for the server to close `idler`, and judges when and how it did.
+/// Hands the connection back, so that the caller decides when it closes.
 fn idler_is_closed(
     mut idler: Lines,
+    since: Instant,
+    idle: Duration,
+    limit: Duration,
+) -> (Result<(), Failure>, Lines) {
+    let verdict = judge_close(&mut idler, since, idle, limit);
+    (verdict, idler)
+}
+
+fn judge_close(
+    idler: &mut Lines,
     since: Instant,
     idle: Duration,
     limit: Duration,

@@ -11,9 +11,13 @@ use std::collections::VecDeque;
 use std::io::{self, Write};
 
 /// How many unsent bytes one client may have waiting before it is dropped as
-/// too slow. 64 KiB is a few hundred chat lines: a client that reads at all
-/// never gets near it, and 10,000 full outboxes still fit in 640 MiB.
-pub const MAX_OUTBOX_BYTES: usize = 64 * 1024;
+/// too slow. A client that reads as fast as it can may still fall a few
+/// hundred lines behind a fast sender (lesson 3's check floods it 256 lines
+/// of 1 KiB ahead), so the bound must sit above that: 512 KiB. The price is
+/// the worst case, every client stuck at once: 10,000 x 512 KiB = 5 GiB,
+/// which `--max-clients` bounds. The usual case costs nothing: an empty
+/// outbox gives its memory back (see `KEEP_CAPACITY_BYTES`).
+pub const MAX_OUTBOX_BYTES: usize = 512 * 1024;
 
 /// Once empty, an outbox keeps at most this much capacity, so that one burst
 /// does not pin 64 KiB per client for ever.

@@ -15,7 +15,7 @@
 //! or no new event will come for the bytes left behind.
 //!
 //! The loop is four named steps, each its own function:
-//! [`accept_ready`], [`client_ready`] (read what is ready, write what is
+//! `accept_ready`, `client_ready` (read what is ready, write what is
 //! pending), and the room's [`expire_idle`](Room::expire_idle).
 
 use std::io;

@@ -14,7 +14,7 @@
 //! [`Room::settle`] closes it once the step is over. That way a broadcast
 //! that finds a too-slow client does not change the room it is iterating.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
@@ -154,8 +154,13 @@ impl Pending {
 
 /// Everyone connected, and what each is owed.
 pub struct Room<S> {
-    clients: HashMap<ClientId, Client<S>>,
-    names: HashSet<String>,
+    /// Ordered by id, that is by arrival: the naive loop tries clients, and
+    /// a broadcast reaches them, in the order they joined.
+    clients: BTreeMap<ClientId, Client<S>>,
+    /// Who holds each name. A name is free again as soon as its client is
+    /// doomed, so that a client that lost its connection can come back
+    /// under the same name right away.
+    names: HashMap<String, ClientId>,
     options: Options,
     guests: u64,
     idle: IdleTimers,
@@ -169,8 +174,8 @@ pub struct Room<S> {
 impl<S: Connection> Room<S> {
     pub fn new(options: Options) -> Self {
         Room {
-            clients: HashMap::new(),
-            names: HashSet::new(),
+            clients: BTreeMap::new(),
+            names: HashMap::new(),
             options,
             guests: 0,
             idle: IdleTimers::default(),
@@ -205,7 +210,7 @@ impl<S: Connection> Room<S> {
             "{peer} joined as {name} ({} connected)",
             self.clients.len() + 1
         );
-        self.names.insert(name.clone());
+        self.names.insert(name.clone(), id);
         let client = Client {
             stream,
             peer,
@@ -244,7 +249,7 @@ impl<S: Connection> Room<S> {
             self.guests += 1;
             let name = protocol::default_name(self.guests);
             // Someone may have taken `guest7` with /nick: skip to the next.
-            if !self.names.contains(&name) {
+            if !self.names.contains_key(&name) {
                 return name;
             }
         }
@@ -335,7 +340,7 @@ impl<S: Connection> Room<S> {
 
     fn rename(&mut self, id: ClientId, new: &str) {
         let checked = protocol::check_name(new).and_then(|()| {
-            if self.names.contains(new) {
+            if self.names.contains_key(new) {
                 Err(NameError::Taken)
             } else {
                 Ok(())
@@ -354,13 +359,13 @@ impl<S: Connection> Room<S> {
         let old = std::mem::replace(&mut client.name, new.to_string());
         log!("{} renamed {old} -> {new}", client.peer);
         self.names.remove(&old);
-        self.names.insert(new.to_string());
+        self.names.insert(new.to_string(), id);
         self.queue_for(id, &protocol::notice(format!("you are now {new}")));
         self.broadcast(Some(id), &protocol::notice(format!("{old} is now {new}")));
     }
 
     fn who(&mut self, id: ClientId) {
-        let mut names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        let mut names: Vec<&str> = self.names.keys().map(String::as_str).collect();
         names.sort_unstable();
         let shown = names.len().min(MAX_WHO_NAMES);
         let mut text = format!("here ({}): {}", names.len(), names[..shown].join(", "));
@@ -460,6 +465,8 @@ impl<S: Connection> Room<S> {
         if let Some(client) = self.clients.get_mut(&id).filter(|c| c.leaving.is_none()) {
             client.leaving = Some(why);
             self.pending.doomed.push(id);
+            let name = client.name.clone();
+            self.release_name(&name, id);
         }
         false
     }
@@ -489,12 +496,20 @@ impl<S: Connection> Room<S> {
         client.stream.shutdown_write();
         trace!("shutdown({}, Write); close", client.peer);
         log!("{} {} left ({})", client.peer, client.name, why.reason());
-        self.names.remove(&client.name);
+        self.release_name(&client.name, id);
         if self.options.join_notices {
             let text = format!("{} left ({})", client.name, why.reason());
             self.broadcast(None, &protocol::notice(text));
         }
         self.closed.push(client.stream);
+    }
+
+    /// Frees `name` if `id` still holds it (someone else may have taken it
+    /// since `id` was doomed).
+    fn release_name(&mut self, name: &str, id: ClientId) {
+        if self.names.get(name) == Some(&id) {
+            self.names.remove(name);
+        }
     }
 
     /// Sockets closed since the last call (the readiness loop deregisters

@@ -156,7 +156,7 @@ fn a_slow_reader_gets_every_byte_in_order_through_partial_writes() {
         reader.read_line(&mut welcome).unwrap();
         let mut sender = connect(addr);
         sender.read_exact(&mut [0; 20]).unwrap(); // start of its welcome
-        // 48 KiB: under the 64 KiB outbox, over what the kernel buffers hold
+        // 48 KiB: under the 512 KiB outbox, over what the kernel buffers hold
         // for a 4 KiB receive window, so the server's writes go partial.
         let lines: Vec<String> = (0..1000)
             .map(|i| format!("line {i:05} {}\n", "x".repeat(36)))
@@ -191,7 +191,7 @@ fn a_reader_that_never_reads_is_dropped_and_the_room_is_told() {
         let mut sender = talker.get_ref().try_clone().unwrap();
         let chunk = format!("{}\n", "y".repeat(1000));
         let flood = thread::spawn(move || {
-            // 8 MiB: more than kernel buffers and the 64 KiB outbox hold.
+            // 8 MiB: more than kernel buffers and the 512 KiB outbox hold.
             for _ in 0..8 * 1024 {
                 if sender.write_all(chunk.as_bytes()).is_err() {
                     break;
@@ -208,8 +208,70 @@ fn a_reader_that_never_reads_is_dropped_and_the_room_is_told() {
         }
         assert_eq!(
             line,
-            "* guest1 left (too slow: 65536 bytes waited unread)\n"
+            "* guest1 left (too slow: 524288 bytes waited unread)\n"
         );
         flood.join().unwrap();
     }
+}
+
+fn check_output(addr: SocketAddr, idle: Option<Duration>) -> (sandbox::check::Report, String) {
+    let mut out = Vec::new();
+    let report = sandbox::check::run(addr, Duration::from_secs(2), idle, &mut out);
+    (report, String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn lesson_3_chat_checks_pass_against_both_event_loops() {
+    for event_loop in [EventLoop::Readiness, EventLoop::Naive] {
+        let addr = start(event_loop, Options::default());
+        let (report, out) = check_output(addr, None);
+        assert!(report.all_passed(), "{event_loop:?}:\n{out}");
+        assert!(
+            out.contains(&format!("ok {}\n", multiclients_threaded::check::STALL)),
+            "{out}"
+        );
+    }
+}
+
+/// Only the idle checks, against a short idle timeout. (The chat checks
+/// would not pass there: their flood reader only reads, so a short idle
+/// timeout rightly closes it. Idleness counts what a client *sends*.)
+fn idle_check_output(addr: SocketAddr, idle: Duration) -> (sandbox::check::Report, String) {
+    let mut out = Vec::new();
+    let mut list = basic::checklist::Checklist::new(&mut out);
+    sandbox::check::idle_checks(&mut list, addr, Duration::from_secs(2), idle);
+    let report = list.finish();
+    (report, String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn idle_checks_pass_against_both_event_loops() {
+    let idle = Duration::from_millis(500);
+    for event_loop in [EventLoop::Readiness, EventLoop::Naive] {
+        let addr = start(
+            event_loop,
+            Options {
+                idle_timeout: Some(idle),
+                ..Options::default()
+            },
+        );
+        let (report, out) = idle_check_output(addr, idle);
+        assert_eq!(report.passed.len(), 3, "{event_loop:?}:\n{out}");
+        assert!(report.all_passed(), "{event_loop:?}:\n{out}");
+    }
+}
+
+#[test]
+fn the_idle_check_fails_against_a_server_without_an_idle_timeout() {
+    let addr = start(EventLoop::Readiness, Options::default());
+    let (report, out) = idle_check_output(addr, Duration::from_millis(300));
+    assert_eq!(
+        report.failed,
+        [sandbox::check::IDLE_CLOSED, sandbox::check::IDLE_ROOM],
+        "{out}"
+    );
+    assert!(
+        out.contains("still open 2.3s after its last line; the idle timeout is 0.3s"),
+        "{out}"
+    );
 }

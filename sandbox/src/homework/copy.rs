@@ -1,0 +1,94 @@
+//! Copies the workspace with every solution region rewritten: the student
+//! copy (all stubs), or a copy that keeps one exercise's answer (`verify`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+
+use super::markers::{self, Keep};
+
+/// Where a student copy keeps each rewritten file as first handed out, so
+/// that `reset` can put one exercise back as it was.
+pub const PRISTINE_DIR: &str = "sandbox/.pristine";
+
+/// Folders never copied: build output, version history (it holds the
+/// solutions), CI, and an earlier copy's pristine files.
+fn skipped(name: &str) -> bool {
+    matches!(name, "target" | ".git" | ".ci" | ".pristine") || name.starts_with("target-")
+}
+
+/// Every file below `root`, as paths relative to it, skipping [`skipped`] folders.
+pub fn workspace_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut folders = vec![PathBuf::new()];
+    while let Some(folder) = folders.pop() {
+        let entries = fs::read_dir(root.join(&folder)).with_context(|| format!("cannot list {}", folder.display()))?;
+        for entry in entries {
+            let entry = entry?;
+            let relative = folder.join(entry.file_name());
+            let kind = entry.file_type()?;
+            if kind.is_dir() && !skipped(&entry.file_name().to_string_lossy()) {
+                folders.push(relative);
+            } else if kind.is_file() {
+                files.push(relative);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Writes a copy of the workspace at `root` into `dest`. Files with solution
+/// regions are rewritten as `keep` says; with `pristine`, the rewritten
+/// files are also saved under [`PRISTINE_DIR`] for `reset`. Returns how many
+/// files held solutions.
+pub fn write_copy(root: &Path, dest: &Path, keep: &dyn Fn(u32) -> Keep, pristine: bool) -> anyhow::Result<usize> {
+    let root = root.canonicalize().with_context(|| format!("no workspace at {}", root.display()))?;
+    if dest.exists() && dest.canonicalize()?.starts_with(&root) {
+        bail!("the copy must go outside the workspace: {}", dest.display());
+    }
+    let mut rewritten = 0;
+    for relative in workspace_files(&root)? {
+        let bytes = fs::read(root.join(&relative))?;
+        let text = std::str::from_utf8(&bytes).ok().filter(|text| markers::has_solutions(text));
+        let Some(text) = text else {
+            write_if_changed(&dest.join(&relative), &bytes)?;
+            continue;
+        };
+        let copy = markers::rewrite(text, keep).map_err(|err| anyhow::anyhow!("{}: {err}", relative.display()))?;
+        write_if_changed(&dest.join(&relative), copy.as_bytes())?;
+        if pristine {
+            write_if_changed(&dest.join(PRISTINE_DIR).join(&relative), copy.as_bytes())?;
+        }
+        rewritten += 1;
+    }
+    Ok(rewritten)
+}
+
+/// Leaves an identical file alone, so that its timestamp stays and cargo
+/// does not rebuild what did not change (verify writes many copies).
+fn write_if_changed(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Puts exercise `number` back as the student copy first had it.
+pub fn reset(workspace: &Path, number: u32) -> anyhow::Result<PathBuf> {
+    let pristine_root = workspace.join(PRISTINE_DIR);
+    for relative in workspace_files(&pristine_root)? {
+        let pristine = fs::read_to_string(pristine_root.join(&relative))?;
+        let current_path = workspace.join(&relative);
+        let current = fs::read_to_string(&current_path)?;
+        if let Some(restored) = markers::reset(&current, &pristine, number) {
+            fs::write(&current_path, restored)?;
+            return Ok(relative);
+        }
+    }
+    bail!("exercise {number} was not found between its `your code` lines in this copy")
+}

@@ -1,0 +1,251 @@
+//! Solution regions, and the two ways of rewriting them.
+//!
+//! In the reference code, each exercise's answer sits between markers:
+//!
+//! ```text
+//!     // TODO: exercise 3: ...what to do, as the student sees it...
+//!     // BEGIN SOLUTION exercise 3
+//!     ...the reference answer...
+//!     // STUB: Vec::new()
+//!     // END SOLUTION exercise 3
+//! ```
+//!
+//! The student copy replaces the whole region by the `// STUB:` lines (or, if
+//! there are none, by a `todo!` naming the exercise), between two lines that
+//! mark where the student writes. A copy that keeps one exercise's answer
+//! (used by `verify`) keeps its lines and drops only the markers.
+
+use std::fmt;
+
+/// What to do with one exercise's regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Replace the answer by its stub.
+    Stub,
+    /// Keep the answer, drop the markers.
+    Solution,
+}
+
+/// A malformed region, with its line number (from 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkerError {
+    pub line: usize,
+    pub problem: String,
+}
+
+impl fmt::Display for MarkerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.problem)
+    }
+}
+
+const BEGIN: &str = "// BEGIN SOLUTION exercise ";
+const END: &str = "// END SOLUTION exercise ";
+const STUB: &str = "// STUB:";
+
+/// The line that opens the student's part in the copy (`reset` finds it).
+pub fn student_start(number: u32) -> String {
+    format!("// ----- exercise {number}: your code starts here -----")
+}
+
+/// The line that closes the student's part in the copy.
+pub fn student_end(number: u32) -> String {
+    format!("// ----- exercise {number}: your code ends here -----")
+}
+
+/// Whether `source` holds any solution region.
+pub fn has_solutions(source: &str) -> bool {
+    source.contains(BEGIN)
+}
+
+/// The exercise numbers whose regions appear in `source`, in order.
+pub fn exercises_in(source: &str) -> Vec<u32> {
+    source.lines().filter_map(|line| line.trim().strip_prefix(BEGIN)?.trim().parse().ok()).collect()
+}
+
+/// Rewrites every region in `source`, asking `keep` what to do with each
+/// exercise number.
+pub fn rewrite(source: &str, keep: impl Fn(u32) -> Keep) -> Result<String, MarkerError> {
+    let mut out = String::with_capacity(source.len());
+    let mut region: Option<Region> = None;
+    for (index, line) in source.lines().enumerate() {
+        let at = index + 1;
+        let trimmed = line.trim_start();
+        match region.as_mut() {
+            None if trimmed.starts_with(BEGIN) => region = Some(Region::open(line, at)?),
+            None if trimmed.starts_with(END) || trimmed.starts_with(STUB) => {
+                return Err(MarkerError { line: at, problem: "marker outside a solution region".into() });
+            }
+            None => push_line(&mut out, line),
+            Some(open) if trimmed.starts_with(END) => {
+                open.close(trimmed, at)?;
+                out.push_str(&open.render(keep(open.number)));
+                region = None;
+            }
+            Some(_) if trimmed.starts_with(BEGIN) => {
+                return Err(MarkerError { line: at, problem: "solution regions cannot nest".into() });
+            }
+            Some(open) => open.take(line),
+        }
+    }
+    match region {
+        Some(open) => Err(MarkerError { line: open.line, problem: "region is never closed".into() }),
+        None => Ok(out),
+    }
+}
+
+fn push_line(out: &mut String, line: &str) {
+    out.push_str(line);
+    out.push('\n');
+}
+
+/// One `BEGIN SOLUTION` ... `END SOLUTION` region being read.
+struct Region {
+    number: u32,
+    indent: String,
+    line: usize,
+    solution: Vec<String>,
+    stub: Vec<String>,
+}
+
+impl Region {
+    fn open(line: &str, at: usize) -> Result<Region, MarkerError> {
+        let trimmed = line.trim_start();
+        let number = trimmed[BEGIN.len()..].trim().parse().map_err(|_| MarkerError {
+            line: at,
+            problem: format!("expected `{BEGIN}N`"),
+        })?;
+        let indent = line[..line.len() - trimmed.len()].to_string();
+        Ok(Region { number, indent, line: at, solution: Vec::new(), stub: Vec::new() })
+    }
+
+    fn take(&mut self, line: &str) {
+        match line.trim_start().strip_prefix(STUB) {
+            Some(stub) => self.stub.push(format!("{}{}", self.indent, stub.trim_start())),
+            None => self.solution.push(line.to_string()),
+        }
+    }
+
+    fn close(&self, trimmed: &str, at: usize) -> Result<(), MarkerError> {
+        match trimmed[END.len()..].trim().parse::<u32>() {
+            Ok(number) if number == self.number => Ok(()),
+            _ => Err(MarkerError {
+                line: at,
+                problem: format!("expected `{END}{}` (opened at line {})", self.number, self.line),
+            }),
+        }
+    }
+
+    fn render(&self, keep: Keep) -> String {
+        let mut out = String::new();
+        match keep {
+            Keep::Solution => self.solution.iter().for_each(|line| push_line(&mut out, line)),
+            Keep::Stub => {
+                push_line(&mut out, &format!("{}{}", self.indent, student_start(self.number)));
+                for line in &self.stub {
+                    push_line(&mut out, line);
+                }
+                if self.stub.is_empty() {
+                    let todo = format!("todo!(\"exercise {}: see sandbox/EXERCISES.md\")", self.number);
+                    push_line(&mut out, &format!("{}{todo}", self.indent));
+                }
+                push_line(&mut out, &format!("{}{}", self.indent, student_end(self.number)));
+            }
+        }
+        out
+    }
+}
+
+/// Replaces the student's part of exercise `number` in `current` by the
+/// same part of `pristine` (the file as the student copy first had it).
+pub fn reset(current: &str, pristine: &str, number: u32) -> Option<String> {
+    let original = between(pristine, number)?;
+    let (start, end) = span(current, number)?;
+    Some(format!("{}{}{}", &current[..start], original, &current[end..]))
+}
+
+fn between(source: &str, number: u32) -> Option<&str> {
+    let (start, end) = span(source, number)?;
+    Some(&source[start..end])
+}
+
+/// The byte range strictly between the student's start and end lines.
+fn span(source: &str, number: u32) -> Option<(usize, usize)> {
+    let start_marker = student_start(number);
+    let end_marker = student_end(number);
+    let start = source.find(&start_marker)?;
+    let start = start + source[start..].find('\n')? + 1;
+    let end = start + source[start..].find(&end_marker)?;
+    let end = source[..end].rfind('\n').map_or(start, |newline| (newline + 1).max(start));
+    Some((start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REFERENCE: &str = "\
+fn deadline() -> u32 {
+    // TODO: exercise 2: return the deadline
+    // BEGIN SOLUTION exercise 2
+    let secs = 30;
+    secs
+    // STUB: 0
+    // END SOLUTION exercise 2
+}
+";
+
+    #[test]
+    fn a_stubbed_region_keeps_only_the_stub_between_student_markers() {
+        let copy = rewrite(REFERENCE, |_| Keep::Stub).unwrap();
+        assert_eq!(
+            copy,
+            "\
+fn deadline() -> u32 {
+    // TODO: exercise 2: return the deadline
+    // ----- exercise 2: your code starts here -----
+    0
+    // ----- exercise 2: your code ends here -----
+}
+"
+        );
+        assert!(!copy.contains("SOLUTION") && !copy.contains("secs"));
+    }
+
+    #[test]
+    fn a_kept_region_loses_only_its_markers() {
+        let copy = rewrite(REFERENCE, |_| Keep::Solution).unwrap();
+        assert!(copy.contains("    let secs = 30;\n    secs\n}"), "{copy}");
+        assert!(!copy.contains("SOLUTION") && !copy.contains("STUB"));
+    }
+
+    #[test]
+    fn a_region_without_a_stub_becomes_a_todo_naming_the_exercise() {
+        let source = "// BEGIN SOLUTION exercise 7\nx()\n// END SOLUTION exercise 7\n";
+        let copy = rewrite(source, |_| Keep::Stub).unwrap();
+        assert!(copy.contains("todo!(\"exercise 7: see sandbox/EXERCISES.md\")"), "{copy}");
+    }
+
+    #[test]
+    fn malformed_regions_are_refused_with_their_line() {
+        let unclosed = "a\n// BEGIN SOLUTION exercise 1\nb\n";
+        assert_eq!(rewrite(unclosed, |_| Keep::Stub).unwrap_err().line, 2);
+        let mismatched = "// BEGIN SOLUTION exercise 1\n// END SOLUTION exercise 2\n";
+        assert_eq!(rewrite(mismatched, |_| Keep::Stub).unwrap_err().line, 2);
+        let stray = "// END SOLUTION exercise 1\n";
+        assert_eq!(rewrite(stray, |_| Keep::Stub).unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn exercises_are_listed_in_order() {
+        assert_eq!(exercises_in(REFERENCE), vec![2]);
+    }
+
+    #[test]
+    fn reset_puts_back_the_stub_and_nothing_else() {
+        let pristine = rewrite(REFERENCE, |_| Keep::Stub).unwrap();
+        let worked_on = pristine.replace("    0\n", "    let x = 1;\n    x + 1\n");
+        assert_eq!(reset(&worked_on, &pristine, 2).unwrap(), pristine);
+        assert_eq!(reset(&worked_on, &pristine, 9), None);
+    }
+}
