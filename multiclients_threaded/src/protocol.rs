@@ -118,6 +118,15 @@ pub fn chat_line(name: &str, text: &str) -> String {
     format!("{name}: {text}\n")
 }
 
+/// Appends `NAME: TEXT\n` to `out`: [`chat_line`] for many lines into one
+/// buffer, without a new `String` each.
+pub fn push_chat_line(out: &mut String, name: &str, text: &str) {
+    out.push_str(name);
+    out.push_str(": ");
+    out.push_str(text);
+    out.push('\n');
+}
+
 /// `* TEXT\n`, a line from the server itself.
 pub fn notice(text: impl fmt::Display) -> String {
     format!("* {text}\n")
@@ -216,6 +225,15 @@ mod tests {
         assert_eq!(check_name("a b"), Err(NameError::BadChar(' ')));
         assert_eq!(check_name("a:b"), Err(NameError::BadChar(':')));
         assert_eq!(check_name("*admin"), Err(NameError::BadChar('*')));
+    }
+
+    #[test]
+    fn chat_lines_have_the_contract_format() {
+        assert_eq!(chat_line("ann", "hi there"), "ann: hi there\n");
+        let mut out = String::from("bob: one\n");
+        push_chat_line(&mut out, "bob", "two");
+        assert_eq!(out, "bob: one\nbob: two\n");
+        assert_eq!(notice("ann joined"), "* ann joined\n");
     }
 
     #[test]

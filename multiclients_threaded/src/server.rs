@@ -19,7 +19,7 @@ use std::time::Duration;
 use basic::{log, trace};
 
 use crate::outbox::{Queue, outbox};
-use crate::protocol::{LineBuffer, LineTooLong, MAX_LINE_BYTES, Request, decode_line, notice};
+use crate::protocol::{LineBuffer, MAX_LINE_BYTES, Request, decode_line, notice};
 use crate::room::{ClientId, Leaving, Member, Room, RoomFull};
 
 /// How many clients may be connected at once unless `--max-clients` says
@@ -199,7 +199,7 @@ fn tune(stream: &TcpStream, peer: SocketAddr, options: &ServerOptions) -> io::Re
 fn refuse(stream: TcpStream, peer: SocketAddr, RoomFull(max): RoomFull) {
     log!("{peer}: refused, the room is full ({max} clients)");
     let line = notice(format_args!(
-        "sorry, the room is full ({max} clients); try again later"
+        "sorry, the room is full ({max} of {max} places taken); try again later"
     ));
     let _ = (&stream).write_all(line.as_bytes());
     close_gently(stream, peer);
@@ -209,6 +209,8 @@ fn refuse(stream: TcpStream, peer: SocketAddr, RoomFull(max): RoomFull) {
 fn read_lines(mut stream: &TcpStream, peer: SocketAddr, id: ClientId, room: &Room) -> Leaving {
     let mut buf = [0u8; READ_BUF_BYTES];
     let mut lines = LineBuffer::new(MAX_LINE_BYTES);
+    // The chat lines of one read, delivered together; reused for every read.
+    let mut said = Vec::new();
     loop {
         // read() blocks until at least one byte arrived (perhaps half a line,
         // perhaps many lines), or returns 0 when the client closed its side.
@@ -220,12 +222,11 @@ fn read_lines(mut stream: &TcpStream, peer: SocketAddr, id: ClientId, room: &Roo
         };
         trace!("read({peer}) -> {n} bytes");
         lines.extend(&buf[..n]);
-        // Act on every complete line before reading more: LineBuffer then
-        // never holds more than one (bounded) line.
-        while let Some(line) = lines.next_line() {
-            if let ControlFlow::Break(why) = handle_line(line, peer, id, room) {
-                return why;
-            }
+        let flow = handle_lines(&mut lines, &mut said, peer, id, room);
+        room.say(id, &said);
+        said.clear();
+        if let ControlFlow::Break(why) = flow {
+            return why;
         }
     }
 }
@@ -236,24 +237,42 @@ fn lost(peer: SocketAddr, err: &io::Error) -> Leaving {
     Leaving::Lost
 }
 
-/// Acts on one line; `Break` means this client is leaving.
-fn handle_line(
-    line: Result<Vec<u8>, LineTooLong>,
+/// Acts on every complete line received so far (so that `LineBuffer` never
+/// holds more than one bounded line). Chat lines are collected in `said`;
+/// a command first delivers what was said before it, to keep the order.
+/// `Break` means this client is leaving.
+fn handle_lines(
+    lines: &mut LineBuffer,
+    said: &mut Vec<String>,
     peer: SocketAddr,
     id: ClientId,
     room: &Room,
 ) -> ControlFlow<Leaving> {
-    let Ok(raw) = line else {
-        log!("{peer}: sent a line over {MAX_LINE_BYTES} bytes; disconnecting");
-        room.tell(
-            id,
-            &format!("error: line longer than {MAX_LINE_BYTES} bytes; disconnecting"),
-        );
-        return ControlFlow::Break(Leaving::LineTooLong);
-    };
-    let line = decode_line(&raw);
-    match crate::protocol::parse(&line) {
-        Request::Say(text) => room.say(id, text),
+    while let Some(line) = lines.next_line() {
+        let Ok(raw) = line else {
+            log!("{peer}: sent a line over {MAX_LINE_BYTES} bytes; disconnecting");
+            let error = format!("error: line longer than {MAX_LINE_BYTES} bytes; disconnecting");
+            room.tell(id, &error);
+            return ControlFlow::Break(Leaving::LineTooLong);
+        };
+        let line = decode_line(&raw);
+        match crate::protocol::parse(&line) {
+            Request::Say(text) => said.push(text.to_string()),
+            command => {
+                room.say(id, said);
+                said.clear();
+                if let ControlFlow::Break(why) = obey(command, id, room) {
+                    return ControlFlow::Break(why);
+                }
+            }
+        }
+    }
+    ControlFlow::Continue(())
+}
+
+/// Carries out one command; `Break` for `/quit`.
+fn obey(command: Request, id: ClientId, room: &Room) -> ControlFlow<Leaving> {
+    match command {
         Request::Nick(name) => room.rename(id, name),
         Request::Who => room.who(id),
         Request::Quit => return ControlFlow::Break(Leaving::Left),
@@ -261,6 +280,7 @@ fn handle_line(
             id,
             &format!("unknown command {command:?}; try /nick NAME, /who or /quit"),
         ),
+        Request::Say(_) => {} // handled by the caller
     }
     ControlFlow::Continue(())
 }

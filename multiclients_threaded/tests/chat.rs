@@ -266,7 +266,7 @@ fn a_client_over_max_clients_gets_one_notice_and_is_closed_and_the_others_carry_
     let mut refused = Chat::connect(addr);
     assert_eq!(
         refused.rest(),
-        b"* sorry, the room is full (2 clients); try again later\n"
+        b"* sorry, the room is full (2 of 2 places taken); try again later\n"
     );
     b.send("room for two");
     a.expect("* guest2 joined\n");
@@ -276,4 +276,32 @@ fn a_client_over_max_clients_gets_one_notice_and_is_closed_and_the_others_carry_
     a.expect("* guest2 left\n");
     let (_c, name) = Chat::join(addr);
     assert_eq!(name, "guest3");
+}
+
+#[test]
+fn a_client_not_reading_in_a_quiet_room_is_dropped_after_the_write_timeout() {
+    let write_timeout = Duration::from_millis(500);
+    let addr = start(ServerOptions {
+        write_timeout,
+        // An outbox that never overflows here: only the timeout can act.
+        outbox_bytes: 64 * 1024 * 1024,
+        ..quiet()
+    });
+    let (mut stuck, _) = Chat::join(addr);
+    let (mut a, _) = Chat::join(addr);
+    stuck.send("/nick stuck");
+    a.expect("* guest1 is now known as stuck\n");
+    // 2 MiB for `stuck`, which reads none of it: more than the kernel
+    // buffers, so its writer's write() blocks and makes no progress.
+    let lines: String = (0..2048)
+        .map(|k| format!("{k:04} {}\n", "z".repeat(1018)))
+        .collect();
+    let sending = Instant::now();
+    a.stream.write_all(lines.as_bytes()).unwrap();
+    a.expect("* stuck was disconnected (not reading: too far behind)\n");
+    // The writer blocked some time after we began to send, then waited
+    // out the whole timeout.
+    let waited = sending.elapsed();
+    assert!(waited >= write_timeout, "dropped too soon: {waited:?}");
+    assert!(waited < write_timeout * 10, "dropped too late: {waited:?}");
 }

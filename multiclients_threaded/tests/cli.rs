@@ -1,0 +1,108 @@
+//! The `multiclients_threaded` binary: the contract's first line, options,
+//! clients piped through it, `check` against it, one-line errors.
+
+mod common;
+
+use basic::testing::{ServerProcess, run_command};
+use common::Chat;
+
+const BIN: &str = env!("CARGO_BIN_EXE_multiclients_threaded");
+
+#[test]
+fn a_piped_client_chats_through_the_server_binary_and_exits_zero() {
+    let server = ServerProcess::start(BIN, &["server", "--port", "0"]);
+    let (mut observer, _) = Chat::join(server.addr);
+    let port = server.addr.port().to_string();
+    let client = run_command(
+        BIN,
+        &["client", "--port", &port, "--name", "zed"],
+        b"hello\r\n",
+    );
+    assert!(client.status.success(), "{}", client.stderr);
+    observer.expect("* guest2 joined\n");
+    observer.expect("* guest2 is now known as zed\n");
+    observer.expect("zed: hello\n");
+    observer.expect("* zed left\n");
+    server.expect_line("zed: hello");
+}
+
+#[test]
+fn check_binary_passes_against_the_server_binary() {
+    let server = ServerProcess::start(BIN, &["server", "--port", "0"]);
+    let port = server.addr.port().to_string();
+    let check = run_command(BIN, &["check", "--port", &port, "--timeout", "2"], b"");
+    let out = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{out}");
+    assert!(out.ends_with("13 passed, 0 failed\n"), "{out}");
+}
+
+#[test]
+fn max_clients_refuses_one_more_with_a_notice_and_logs_it() {
+    let server = ServerProcess::start(BIN, &["server", "--port", "0", "--max-clients", "1"]);
+    let (mut first, _) = Chat::join(server.addr);
+    let mut second = Chat::connect(server.addr);
+    assert_eq!(
+        second.rest(),
+        b"* sorry, the room is full (1 of 1 places taken); try again later\n"
+    );
+    server.expect_line("refused, the room is full");
+    first.send("/who");
+    first.expect("* here (1): guest1\n");
+}
+
+#[test]
+fn no_join_notices_is_accepted_by_the_binary() {
+    let server = ServerProcess::start(BIN, &["server", "--port", "0", "--no-join-notices"]);
+    let (mut first, _) = Chat::join(server.addr);
+    let (mut second, _) = Chat::join(server.addr);
+    second.send("quietly");
+    first.expect("guest2: quietly\n");
+}
+
+#[test]
+fn a_refused_connection_is_one_line_error_with_a_hint() {
+    let port = {
+        let listener = basic::testing::loopback_listener();
+        listener.local_addr().unwrap().port().to_string()
+    }; // the listener is closed here: nothing listens on that port
+    let client = run_command(BIN, &["client", "--port", &port], b"hi\n");
+    assert!(!client.status.success());
+    assert!(
+        client
+            .stderr
+            .ends_with("(is the server running, on this host and port? start it first)\n"),
+        "{}",
+        client.stderr
+    );
+    assert_eq!(client.stderr.lines().count(), 1, "{}", client.stderr);
+}
+
+#[test]
+fn a_taken_port_is_one_line_error_with_a_hint() {
+    let taken = basic::testing::loopback_listener();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let server = run_command(BIN, &["server", "--port", &port], b"");
+    assert!(!server.status.success());
+    assert!(
+        server
+            .stderr
+            .ends_with("(is another server running? try --port 0)\n"),
+        "{}",
+        server.stderr
+    );
+}
+
+#[test]
+fn server_help_explains_every_option() {
+    let help = run_command(BIN, &["server", "--help"], b"");
+    let text = String::from_utf8_lossy(&help.stdout);
+    for option in [
+        "--max-clients",
+        "--no-join-notices",
+        "--backlog",
+        "--trace",
+        "--port",
+    ] {
+        assert!(text.contains(option), "{option} missing from:\n{text}");
+    }
+}
