@@ -39,11 +39,11 @@ pub struct Member {
     /// The sending end of this client's bounded queue.
     outbox: Outbox,
     /// A handle on the client's socket, used only to hang up on it.
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
 }
 
 impl Member {
-    pub fn new(peer: SocketAddr, outbox: Outbox, stream: TcpStream) -> Self {
+    pub fn new(peer: SocketAddr, outbox: Outbox, stream: Arc<TcpStream>) -> Self {
         Member {
             name: String::new(),
             peer,
@@ -142,10 +142,13 @@ impl Registry {
         }
     }
 
-    /// Gives `id` its new name; returns the old one.
-    fn rename(&mut self, id: ClientId, new: &str) -> Option<String> {
-        let member = self.members.get_mut(&id)?;
-        Some(std::mem::replace(&mut member.name, new.to_string()))
+    /// Gives `id` its new name; returns the old one (empty if `id` is not
+    /// here, which the caller has ruled out under the same lock).
+    fn rename(&mut self, id: ClientId, new: &str) -> String {
+        match self.members.get_mut(&id) {
+            Some(member) => std::mem::replace(&mut member.name, new.to_string()),
+            None => String::new(),
+        }
     }
 
     fn is_taken(&self, name: &str) -> bool {
@@ -224,17 +227,17 @@ impl Room {
         if texts.is_empty() {
             return;
         }
-        let (line, behind) = {
+        let (peer, line, behind) = {
             let mut registry = self.lock();
             let Some(member) = registry.members.get(&id) else {
                 return; // hung up on a moment ago; its last lines go nowhere
             };
-            let line = Line::from(chat_lines(&member.name, texts));
+            let (peer, line) = (member.peer, Line::from(chat_lines(&member.name, texts)));
             let behind = registry.deliver(&line, Some(id));
-            (line, behind)
+            (peer, line, behind)
         };
         if self.log_messages {
-            log!("{}", line.trim_end());
+            line.lines().for_each(|said| log!("{peer}: {said}"));
         }
         self.drop_behind(behind);
     }
@@ -242,15 +245,14 @@ impl Room {
     /// `/nick NAME`: renames and tells everyone (the renamed client too, as
     /// confirmation), or tells only this client why not.
     pub fn rename(&self, id: ClientId, new: &str) {
-        let (result, behind) = {
+        let (peer, result, behind) = {
             let mut registry = self.lock();
-            let result = match check_name(new).and_then(|()| registry.check_free(id, new)) {
-                Ok(()) => match registry.rename(id, new) {
-                    Some(old) => Ok(old),
-                    None => return, // hung up on a moment ago
-                },
-                Err(err) => Err(err),
+            let Some(peer) = registry.members.get(&id).map(|member| member.peer) else {
+                return; // hung up on a moment ago
             };
+            let result = check_name(new)
+                .and_then(|()| registry.check_free(id, new))
+                .map(|()| registry.rename(id, new));
             let behind = match &result {
                 Ok(old) => {
                     let renamed = notice(format_args!("{old} is now known as {new}"));
@@ -258,11 +260,11 @@ impl Room {
                 }
                 Err(err) => registry.tell(id, notice(format_args!("cannot rename: {err}")).into()),
             };
-            (result, behind)
+            (peer, result, behind)
         };
         match result {
-            Ok(old) => log!("{old} is now known as {new}"),
-            Err(err) => log!("client {id}: /nick {new:?} refused: {err}"),
+            Ok(old) => log!("{peer}: {old} is now known as {new}"),
+            Err(err) => log!("{peer}: /nick {new:?} refused: {err}"),
         }
         self.drop_behind(behind);
     }

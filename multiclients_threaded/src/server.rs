@@ -57,7 +57,7 @@ pub const BATCH_BYTES: usize = 16 * 1024;
 pub const THREAD_STACK_BYTES: usize = 256 * 1024;
 
 /// After we stop reading a client, how long (per `read`) and how many bytes
-/// we keep draining its input while our last lines leave (see [`close_gently`]).
+/// we keep draining its input while our last lines leave (see `close_gently`).
 pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 pub const LINGER_BYTES: u64 = 1024 * 1024;
 
@@ -152,24 +152,23 @@ fn handle_client(
     options: &ServerOptions,
 ) {
     log!("{peer}: connected");
-    // try_clone() gives more handles on the *same* socket: one for the
-    // writer thread, one the room keeps to hang up on this client.
-    let handles =
-        tune(&stream, peer, options).and_then(|()| Ok((stream.try_clone()?, stream.try_clone()?)));
-    let (writer_stream, member_stream) = match handles {
-        Ok(handles) => handles,
-        Err(err) => {
-            log!("{peer}: cannot set up the socket: {err}");
-            return;
-        }
-    };
+    if let Err(err) = tune(&stream, peer, options) {
+        log!("{peer}: cannot set up the socket: {err}");
+        return;
+    }
+    // Three users of one socket: this thread reads, the writer thread
+    // writes, and the room keeps a handle to hang up on the client. `&TcpStream`
+    // implements Read and Write, so they share it through an `Arc`. (try_clone()
+    // would work too, but it dup()s the file descriptor: three per client, and
+    // descriptors are a limited resource, see `ulimit -n`.)
+    let stream = Arc::new(stream);
     // The bounded queue between the room and this client's writer thread.
     let (outbox, queue) = outbox(options.outbox_bytes);
-    let member = Member::new(peer, outbox, member_stream);
+    let member = Member::new(peer, outbox, Arc::clone(&stream));
     if let Err(full) = room.join(id, member) {
-        return refuse(stream, peer, full);
+        return refuse(&stream, peer, full);
     }
-    let writer = spawn_writer(writer_stream, queue, peer, id, room);
+    let writer = spawn_writer(Arc::clone(&stream), queue, peer, id, room);
     let why = read_lines(&stream, peer, id, room);
     // Leaving the room drops the last sender of our outbox: the writer sends
     // what is still queued, sees the queue end, and half-closes the socket.
@@ -177,8 +176,8 @@ fn handle_client(
     if let Some(writer) = writer {
         let _ = writer.join(); // waits at most about `write_timeout`
     }
-    close_gently(stream, peer);
-}
+    close_gently(&stream, peer);
+} // the last Arc of the stream is dropped here (or when the room lets go): close()
 
 /// Socket options for a chat connection; each says what the kernel will do.
 fn tune(stream: &TcpStream, peer: SocketAddr, options: &ServerOptions) -> io::Result<()> {
@@ -196,12 +195,12 @@ fn tune(stream: &TcpStream, peer: SocketAddr, options: &ServerOptions) -> io::Re
 /// Over `--max-clients`: one notice, written directly (this client has no
 /// writer thread, and a fresh socket's empty send buffer takes it at once),
 /// then close.
-fn refuse(stream: TcpStream, peer: SocketAddr, RoomFull(max): RoomFull) {
+fn refuse(stream: &TcpStream, peer: SocketAddr, RoomFull(max): RoomFull) {
     log!("{peer}: refused, the room is full ({max} clients)");
     let line = notice(format_args!(
         "sorry, the room is full ({max} of {max} places taken); try again later"
     ));
-    let _ = (&stream).write_all(line.as_bytes());
+    let _ = (&*stream).write_all(line.as_bytes());
     close_gently(stream, peer);
 }
 
@@ -288,7 +287,7 @@ fn obey(command: Request, id: ClientId, room: &Room) -> ControlFlow<Leaving> {
 /// Starts this client's writer thread (`None` if the system refuses a thread:
 /// then the client is hung up on at once).
 fn spawn_writer(
-    stream: TcpStream,
+    stream: Arc<TcpStream>,
     queue: Queue,
     peer: SocketAddr,
     id: ClientId,
@@ -311,7 +310,7 @@ fn spawn_writer(
 
 /// The writer thread: sends what the room queued for this client, with no
 /// lock held, until the queue ends (the client left) or a write fails.
-fn write_outbox(stream: TcpStream, queue: Queue, peer: SocketAddr, id: ClientId, room: &Room) {
+fn write_outbox(stream: Arc<TcpStream>, queue: Queue, peer: SocketAddr, id: ClientId, room: &Room) {
     match send_queued(&stream, &queue, peer) {
         // The client left and everything queued for it went out: FIN.
         Ok(()) => {
@@ -360,12 +359,12 @@ fn send_queued(mut stream: &TcpStream, queue: &Queue, peer: SocketAddr) -> io::R
 /// client still sends, until it closes too. Closing a socket that has unread
 /// input makes the kernel send RST instead of FIN, and a reset can destroy
 /// our last notice ("line too long") before the client reads it.
-fn close_gently(stream: TcpStream, peer: SocketAddr) {
+fn close_gently(stream: &TcpStream, peer: SocketAddr) {
     let _ = stream.shutdown(Shutdown::Write);
     let _ = stream.set_read_timeout(Some(LINGER_TIMEOUT));
     // Bounded twice over: at most LINGER_BYTES, and each read waits at most
     // LINGER_TIMEOUT for the client's next bytes or its FIN.
-    let _ = io::copy(&mut (&stream).take(LINGER_BYTES), &mut io::sink());
+    let _ = io::copy(&mut stream.take(LINGER_BYTES), &mut io::sink());
     trace!("close({peer})");
     log!("{peer}: closed");
 }
