@@ -16,7 +16,7 @@
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -86,36 +86,24 @@ struct Tally {
 }
 
 fn run(clients: usize, lines: usize, per_write: usize) -> String {
-    let options = ServerOptions {
-        log_messages: false,
-        join_notices: false,
-        ..ServerOptions::default()
-    };
-    let listener = basic::net::listen_on(([127, 0, 0, 1], 0).into(), 1024).expect("listen");
-    let addr = listener.local_addr().unwrap();
-    thread::spawn(move || server::run(listener, &options));
-
+    let addr = start_server();
     let streams: Vec<TcpStream> = (0..clients).map(|_| join(addr)).collect();
-    let window = Arc::new(Window {
+    let window = &Window {
         received: Mutex::new(0),
         progressed: Condvar::new(),
         sent: AtomicU64::new(0),
         fan_out: clients as u64 - 1,
         limit: WINDOW_PER_CLIENT * clients as u64,
-    });
+    };
     let expected = (clients - 1) as u64 * lines as u64;
     let started = Instant::now();
     let tallies: Vec<Tally> = thread::scope(|scope| {
         let readers: Vec<_> = streams
             .iter()
-            .map(|stream| {
-                let window = Arc::clone(&window);
-                scope.spawn(move || read_all(stream, clients, expected, &window))
-            })
+            .map(|stream| scope.spawn(move || read_all(stream, clients, expected, window)))
             .collect();
         for stream in &streams {
-            let window = Arc::clone(&window);
-            scope.spawn(move || send_all(stream, lines, per_write, &window));
+            scope.spawn(move || send_all(stream, lines, per_write, window));
         }
         readers.into_iter().map(|r| r.join().unwrap()).collect()
     });
@@ -138,6 +126,21 @@ fn wait_until_alone(addr: SocketAddr) {
         }
         thread::sleep(Duration::from_millis(10)); // polling, in a benchmark only
     }
+}
+
+/// The lesson's server on a thread of this process, logging only joins and
+/// leaves (no line per message, no join notices: every line a client
+/// receives is a chat line).
+fn start_server() -> SocketAddr {
+    let options = ServerOptions {
+        log_messages: false,
+        join_notices: false,
+        ..ServerOptions::default()
+    };
+    let listener = basic::net::listen_on(([127, 0, 0, 1], 0).into(), 1024).expect("listen");
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || server::run(listener, &options));
+    addr
 }
 
 /// Connects and waits for the welcome: then the client is in the room.

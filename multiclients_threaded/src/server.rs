@@ -14,7 +14,7 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use basic::{log, trace};
 
@@ -56,10 +56,10 @@ pub const BATCH_BYTES: usize = 16 * 1024;
 /// the reservation adds up.
 pub const THREAD_STACK_BYTES: usize = 256 * 1024;
 
-/// After we stop reading a client, how long (per `read`) and how many bytes
-/// we keep draining its input while our last lines leave (see `close_gently`).
+/// After we stop reading a client, how long and how many bytes we keep
+/// draining its input while our last lines leave (see `close_gently`).
 pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
-pub const LINGER_BYTES: u64 = 1024 * 1024;
+pub const LINGER_BYTES: usize = 1024 * 1024;
 
 /// After a failed `accept`, wait this long before trying again, so that a
 /// lasting failure (out of file descriptors) does not spin the CPU.
@@ -315,6 +315,7 @@ fn write_outbox(stream: Arc<TcpStream>, queue: Queue, peer: SocketAddr, id: Clie
         // The client left and everything queued for it went out: FIN.
         Ok(()) => {
             let _ = stream.shutdown(Shutdown::Write);
+            trace!("shutdown({peer}, Write)");
         }
         Err(err) => {
             let why = match basic::checklist::is_timeout(&err) {
@@ -359,12 +360,24 @@ fn send_queued(mut stream: &TcpStream, queue: &Queue, peer: SocketAddr) -> io::R
 /// client still sends, until it closes too. Closing a socket that has unread
 /// input makes the kernel send RST instead of FIN, and a reset can destroy
 /// our last notice ("line too long") before the client reads it.
-fn close_gently(stream: &TcpStream, peer: SocketAddr) {
+fn close_gently(mut stream: &TcpStream, peer: SocketAddr) {
     let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(LINGER_TIMEOUT));
-    // Bounded twice over: at most LINGER_BYTES, and each read waits at most
-    // LINGER_TIMEOUT for the client's next bytes or its FIN.
-    let _ = io::copy(&mut stream.take(LINGER_BYTES), &mut io::sink());
+    trace!("shutdown({peer}, Write)");
+    // Bounded twice over: at most LINGER_BYTES, within LINGER_TIMEOUT in all,
+    // so a client that trickles bytes cannot keep this thread for ever.
+    let deadline = Instant::now() + LINGER_TIMEOUT;
+    let mut buf = [0u8; READ_BUF_BYTES];
+    let mut drained = 0;
+    while drained < LINGER_BYTES {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        // read() waits for the client's next bytes or its FIN (0), at most `left`.
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
     trace!("close({peer})");
-    log!("{peer}: closed");
 }
