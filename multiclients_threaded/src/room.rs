@@ -101,6 +101,7 @@ impl Registry {
     /// Queues `line` for every member except `skip`, without waiting.
     /// Returns the members whose outbox was full (or whose writer is gone),
     /// already removed from the room.
+    #[must_use]
     fn deliver(&mut self, line: &Line, skip: Option<ClientId>) -> Vec<Member> {
         let behind: Vec<ClientId> = self
             .members
@@ -118,7 +119,9 @@ impl Registry {
             .collect()
     }
 
-    /// Queues `line` for one member only.
+    /// Queues `line` for one member only; returns it, removed, if it is
+    /// too far behind.
+    #[must_use]
     fn tell(&mut self, id: ClientId, line: Line) -> Vec<Member> {
         let full = match self.members.get(&id) {
             Some(member) => member.outbox.put(&line).is_err(),
@@ -291,7 +294,8 @@ impl Room {
     pub fn leave(&self, id: ClientId, why: Leaving) {
         let gone = self.lock().members.remove(&id);
         if let Some(member) = gone {
-            self.announce_departure(member, why);
+            let behind = self.announce_departure(member, why);
+            self.drop_behind(behind);
         }
     }
 
@@ -305,6 +309,9 @@ impl Room {
         }
     }
 
+    /// Logs a departure and tells the room; returns the members that this
+    /// notice found too far behind (for [`Room::drop_behind`]).
+    #[must_use]
     fn announce_departure(&self, member: Member, why: Leaving) -> Vec<Member> {
         log!("{}: {} {}", member.peer, member.name, why.words());
         let always = matches!(why, Leaving::NotReading | Leaving::LineTooLong);

@@ -168,12 +168,11 @@ fn handle_client(
     if let Err(full) = room.join(id, member) {
         return refuse(&stream, peer, full);
     }
-    let writer = spawn_writer(Arc::clone(&stream), queue, peer, id, room);
-    let why = read_lines(&stream, peer, id, room);
-    // Leaving the room drops the last sender of our outbox: the writer sends
-    // what is still queued, sees the queue end, and half-closes the socket.
-    room.leave(id, why);
-    if let Some(writer) = writer {
+    if let Some(writer) = spawn_writer(Arc::clone(&stream), queue, peer, id, room) {
+        let why = read_lines(&stream, peer, id, room);
+        // Leaving the room drops the last sender of our outbox: the writer
+        // sends what is still queued, sees the queue end, and half-closes.
+        room.leave(id, why);
         let _ = writer.join(); // waits at most about `write_timeout`
     }
     close_gently(&stream, peer);
@@ -284,8 +283,8 @@ fn obey(command: Request, id: ClientId, room: &Room) -> ControlFlow<Leaving> {
     ControlFlow::Continue(())
 }
 
-/// Starts this client's writer thread (`None` if the system refuses a thread:
-/// then the client is hung up on at once).
+/// Starts this client's writer thread. If the system refuses a thread, the
+/// client leaves the room at once and we return `None`.
 fn spawn_writer(
     stream: Arc<TcpStream>,
     queue: Queue,

@@ -305,3 +305,34 @@ fn a_client_not_reading_in_a_quiet_room_is_dropped_after_the_write_timeout() {
     assert!(waited >= write_timeout, "dropped too soon: {waited:?}");
     assert!(waited < write_timeout * 10, "dropped too late: {waited:?}");
 }
+
+#[test]
+fn two_clients_that_never_read_are_both_dropped_and_the_room_hears_of_both() {
+    let addr = start(quiet());
+    let (mut first, _) = Chat::join(addr);
+    first.send("/nick stuck1");
+    first.expect("* guest1 is now known as stuck1\n");
+    let (mut second, _) = Chat::join(addr);
+    second.send("/nick stuck2");
+    second.expect("* guest2 is now known as stuck2\n");
+    let (mut a, _) = Chat::join(addr);
+    let (mut b, _) = Chat::join(addr);
+    // 2 MiB from a in rounds of 64 lines, each read by b before the next
+    // (b keeps up, as a person would); the stuck two read nothing.
+    for round in 0..32 {
+        let first = round * 64;
+        let text: String = (first..first + 64)
+            .map(|k| format!("{k:04} {}\n", "w".repeat(1018)))
+            .collect();
+        a.stream.write_all(text.as_bytes()).unwrap();
+        for k in first..first + 64 {
+            assert!(b.chat_line().starts_with(&format!("guest3: {k:04} ")));
+        }
+    }
+    for name in ["stuck1", "stuck2"] {
+        let dropped = format!("* {name} was disconnected (not reading: too far behind)\n");
+        assert!(b.notices.contains(&dropped), "{:?}", b.notices);
+    }
+    b.send("/who");
+    b.expect("* here (2): guest3, guest4\n");
+}
