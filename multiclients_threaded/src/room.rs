@@ -290,13 +290,16 @@ impl Room {
     }
 
     /// Removes a client, if it is still here, and tells the others why.
-    /// Both of a client's threads may call this; only the first one counts.
-    pub fn leave(&self, id: ClientId, why: Leaving) {
+    /// Both of a client's threads may call this; only the first one counts,
+    /// and only it gets `true`.
+    pub fn leave(&self, id: ClientId, why: Leaving) -> bool {
         let gone = self.lock().members.remove(&id);
-        if let Some(member) = gone {
-            let behind = self.announce_departure(member, why);
-            self.drop_behind(behind);
-        }
+        let Some(member) = gone else {
+            return false;
+        };
+        let behind = self.announce_departure(member, why);
+        self.drop_behind(behind);
+        true
     }
 
     /// The members a delivery found too far behind are already out of the

@@ -172,7 +172,7 @@ fn handle_client(
         let why = read_lines(&stream, peer, id, room);
         // Leaving the room drops the last sender of our outbox: the writer
         // sends what is still queued, sees the queue end, and half-closes.
-        room.leave(id, why);
+        let _ = room.leave(id, why);
         let _ = writer.join(); // waits at most about `write_timeout`
     }
     close_gently(&stream, peer);
@@ -301,7 +301,7 @@ fn spawn_writer(
         Ok(handle) => Some(handle),
         Err(err) => {
             log!("{peer}: cannot start a writer thread ({err}); closing the connection");
-            room.leave(id, Leaving::Lost);
+            let _ = room.leave(id, Leaving::Lost);
             None
         }
     }
@@ -321,8 +321,11 @@ fn write_outbox(stream: Arc<TcpStream>, queue: Queue, peer: SocketAddr, id: Clie
                 true => Leaving::NotReading,
                 false => Leaving::Lost,
             };
-            log!("{peer}: write failed: {err}");
-            room.leave(id, why);
+            // If the client already left (its reader saw the reset first, or
+            // the room dropped it), this failure is expected: no log line.
+            if room.leave(id, why) {
+                log!("{peer}: write failed: {err}");
+            }
             // Wake this client's reader thread: its read() returns 0.
             let _ = stream.shutdown(Shutdown::Both);
         }
