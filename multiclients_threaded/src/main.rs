@@ -32,6 +32,8 @@ enum Command {
     },
     /// Chat client: send each line of stdin, print what the others say as it arrives.
     ///
+    /// At the end of input it sends /quit and prints what still arrives until the server closes.
+    ///
     /// Example: multiclients_threaded client --name alice
     Client {
         #[command(flatten)]
@@ -51,7 +53,7 @@ enum Command {
 /// The server's room options.
 #[derive(Args)]
 struct RoomArgs {
-    /// How many clients may be connected at once; one more gets a notice and is closed.
+    /// How many clients may be connected at once; one more gets a notice and is closed. Each costs two threads: a few thousand is the practical limit (see the README).
     #[arg(long, default_value_t = DEFAULT_MAX_CLIENTS as u32, value_parser = clap::value_parser!(u32).range(1..))]
     max_clients: u32,
     /// Send no `* NAME joined` / `* NAME left` notices (for large rooms and load tests).
