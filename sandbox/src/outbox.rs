@@ -20,7 +20,7 @@ use std::io::{self, Write};
 pub const MAX_OUTBOX_BYTES: usize = 512 * 1024;
 
 /// Once empty, an outbox keeps at most this much capacity, so that one burst
-/// does not pin 64 KiB per client for ever.
+/// does not pin its memory for ever.
 const KEEP_CAPACITY_BYTES: usize = 4 * 1024;
 
 /// The bytes would take the outbox past its limit: the client reads too slowly.

@@ -14,7 +14,7 @@
 //! [`Room::settle`] closes it once the step is over. That way a broadcast
 //! that finds a too-slow client does not change the room it is iterating.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
@@ -166,7 +166,9 @@ pub struct Room<S> {
     idle: IdleTimers,
     pending: Pending,
     /// Clients whose read budget ran out with bytes perhaps still waiting.
-    unfinished_reads: Vec<ClientId>,
+    /// A set: a client read twice in one turn must not be listed twice, or
+    /// its share of the next turn would double, and double again.
+    unfinished_reads: BTreeSet<ClientId>,
     /// Sockets of clients just closed, for the loop to deregister and drop.
     closed: Vec<S>,
 }
@@ -180,7 +182,7 @@ impl<S: Connection> Room<S> {
             guests: 0,
             idle: IdleTimers::default(),
             pending: Pending::default(),
-            unfinished_reads: Vec::new(),
+            unfinished_reads: BTreeSet::new(),
             closed: Vec::new(),
         }
     }
@@ -283,7 +285,7 @@ impl<S: Connection> Room<S> {
                 Err(err) => return self.doom(id, Leaving::Lost(err.to_string())) || got_bytes,
             }
         }
-        self.unfinished_reads.push(id); // budget spent: more may be waiting
+        self.unfinished_reads.insert(id); // budget spent: more may be waiting
         got_bytes
     }
 
@@ -520,6 +522,6 @@ impl<S: Connection> Room<S> {
 
     /// Clients to read again at once, because their read budget ran out.
     pub fn take_unfinished_reads(&mut self) -> Vec<ClientId> {
-        std::mem::take(&mut self.unfinished_reads)
+        std::mem::take(&mut self.unfinished_reads).into_iter().collect()
     }
 }
