@@ -42,10 +42,15 @@ impl std::error::Error for TimeoutFired {}
 
 /// Connects, giving up after `timeout`.
 ///
-/// std's `TcpStream::connect_timeout` exists, but `socket2` shows the steps:
-/// the socket is made non-blocking, `connect` starts the handshake and
-/// returns at once, and the library waits (with `poll`/`select`) at most
-/// `timeout` for the socket to become writable, which means "connected".
+/// Without a timeout, `connect` waits as long as the system retries its
+/// SYNs (a minute or two on Linux) before it fails. With one, the socket is
+/// made non-blocking, `connect` starts the handshake and returns at once,
+/// and we wait (with `poll`/`select`) at most `timeout` for the socket to
+/// become writable, which means "connected". `socket2` does those steps for
+/// us. std has `TcpStream::connect_timeout` too, but it creates and connects
+/// the socket in one call; with `socket2` the socket exists first, so an
+/// option that must be set before the handshake (a small receive buffer, as
+/// `tests/timeouts.rs` sets) can be.
 pub fn connect_with_timeout(addr: SocketAddr, timeout: Duration) -> anyhow::Result<TcpStream> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .context("cannot create a socket")?;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use basic::{log, trace};
 
+use crate::readiness::ACCEPT_RETRY_DELAY;
 use crate::room::{ClientId, Options, Room};
 
 /// How long the loop sleeps after a turn in which nothing happened. Shorter
@@ -30,9 +31,19 @@ pub fn run(listener: TcpListener, options: Options) -> anyhow::Result<()> {
         .context("cannot make the listener non-blocking")?;
     let mut room = Room::new(options);
     let mut next_id: ClientId = 0;
+    // After a failed accept, no accepting until then (see ACCEPT_RETRY_DELAY).
+    let mut accept_paused_until: Option<Instant> = None;
     loop {
         let now = Instant::now();
-        let mut busy = accept_all(&listener, &mut room, &mut next_id, now);
+        let mut busy = false;
+        if accept_paused_until.is_none_or(|until| until <= now) {
+            accept_paused_until = None;
+            match accept_all(&listener, &mut room, &mut next_id, now) {
+                Accepted::Some => busy = true,
+                Accepted::Nothing => {}
+                Accepted::Failed => accept_paused_until = Some(now + ACCEPT_RETRY_DELAY),
+            }
+        }
         // Try every client, ready or not: most answer WouldBlock.
         for id in room.ids() {
             busy |= room.read_ready(id, now);
@@ -47,15 +58,22 @@ pub fn run(listener: TcpListener, options: Options) -> anyhow::Result<()> {
     }
 }
 
-/// Accepts every connection waiting in the backlog; returns whether there
-/// was any.
+/// What one round of accepting did.
+enum Accepted {
+    Some,
+    Nothing,
+    /// accept() failed (for example out of file descriptors).
+    Failed,
+}
+
+/// Accepts every connection waiting in the backlog, until `WouldBlock`.
 fn accept_all(
     listener: &TcpListener,
     room: &mut Room<std::net::TcpStream>,
     next_id: &mut ClientId,
     now: Instant,
-) -> bool {
-    let mut accepted = false;
+) -> Accepted {
+    let mut accepted = Accepted::Nothing;
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(connection) => connection,
@@ -63,13 +81,14 @@ fn accept_all(
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) => {
                 // Out of file descriptors, say: the connection stays in the
-                // backlog, and the next turn tries again.
-                log!("accept failed: {err}; still serving");
-                return accepted;
+                // backlog, and we try again after ACCEPT_RETRY_DELAY (every
+                // turn would fill the log with the same line, 1,000 a second).
+                log!("accept failed: {err}; still serving, retrying in {ACCEPT_RETRY_DELAY:?}");
+                return Accepted::Failed;
             }
         };
         trace!("accept() -> {peer}");
-        accepted = true;
+        accepted = Accepted::Some;
         if let Err(err) = prepare(&stream) {
             log!("{peer}: cannot set up the socket: {err}; closing it");
             continue;

@@ -522,6 +522,8 @@ impl<S: Connection> Room<S> {
 
     /// Clients to read again at once, because their read budget ran out.
     pub fn take_unfinished_reads(&mut self) -> Vec<ClientId> {
-        std::mem::take(&mut self.unfinished_reads).into_iter().collect()
+        std::mem::take(&mut self.unfinished_reads)
+            .into_iter()
+            .collect()
     }
 }

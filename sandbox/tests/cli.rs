@@ -134,3 +134,35 @@ fn a_refused_connection_is_one_line_error_with_a_hint() {
         client.stderr
     );
 }
+
+/// With only a few file descriptors (`ulimit -n`), accept fails with "too
+/// many open files": the server must log it, keep serving the clients it
+/// has, and accept the waiting ones once others leave. Unix only (`sh`,
+/// `ulimit`).
+#[cfg(unix)]
+#[test]
+fn out_of_file_descriptors_accept_fails_is_logged_and_the_server_goes_on() {
+    use std::io::{BufRead, BufReader};
+    for event_loop in ["readiness", "naive"] {
+        let script =
+            format!("ulimit -n 16 && exec {SANDBOX} server --port 0 --event-loop {event_loop}");
+        let server = ServerProcess::start("sh", &["-c", &script]);
+        // The kernel completes all 16 handshakes (the backlog is large);
+        // the server runs out of descriptors before accepting them all.
+        let clients: Vec<_> = (0..16)
+            .map(|_| basic::testing::connect(server.addr))
+            .collect();
+        server.expect_line("accept failed: ");
+        let last = clients.last().unwrap().try_clone().unwrap();
+        // All but the last (the newest, still in the backlog: accept takes the
+        // oldest first) leave; their descriptors free up for it.
+        drop(clients);
+        let mut waiting = BufReader::new(last);
+        let mut welcome = String::new();
+        waiting.read_line(&mut welcome).unwrap();
+        assert!(
+            welcome.starts_with("* welcome, guest"),
+            "{event_loop}: {welcome:?}"
+        );
+    }
+}
