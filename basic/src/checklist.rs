@@ -117,6 +117,20 @@ pub fn show(bytes: &[u8]) -> String {
     format!("{} ({} bytes)", preview(bytes, 60), bytes.len())
 }
 
+/// Where `got` first departs from `expected`, shown around that byte, for
+/// a failure where the first 60 bytes of both look the same. `None` when
+/// one is a prefix of the other (then their lengths tell the story).
+pub fn show_difference(expected: &[u8], got: &[u8]) -> Option<String> {
+    let at = first_difference(got, expected)?;
+    let from = at.saturating_sub(10);
+    let window = |bytes: &[u8]| preview(&bytes[from..bytes.len().min(at + 20)], 30);
+    Some(format!(
+        "first difference at byte {at}: expected {} there, got {}",
+        window(expected),
+        window(got)
+    ))
+}
+
 /// Sends `sent` (in pieces of `piece_len` bytes, to exercise the server's
 /// reassembly) and expects exactly `expected` back within `timeout`.
 ///
@@ -283,4 +297,29 @@ pub fn is_timeout(err: &io::Error) -> bool {
 
 fn first_difference(got: &[u8], expected: &[u8]) -> Option<usize> {
     got.iter().zip(expected).position(|(a, b)| a != b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_difference_past_the_preview_is_shown_where_it_is() {
+        let expected = [b"12".as_slice(), &[b' '; 126]].concat();
+        let got = [b"12".as_slice(), &[b' '; 62], b"\0"].concat();
+        let spaces = |n| " ".repeat(n);
+        assert_eq!(
+            show_difference(&expected, &got).unwrap(),
+            format!(
+                r#"first difference at byte 64: expected "{}" there, got "{}\0""#,
+                spaces(30),
+                spaces(10)
+            )
+        );
+    }
+
+    #[test]
+    fn a_prefix_is_no_difference() {
+        assert_eq!(show_difference(b"abc", b"ab"), None);
+    }
 }
