@@ -52,8 +52,12 @@ pub fn run(addr: SocketAddr, timeout: Duration, out: &mut dyn Write) -> Report {
 pub fn run_echo_checks(list: &mut Checklist, addr: SocketAddr, timeout: Duration) {
     let mut stream = None;
     list.check(&format!("connect to {addr}"), || {
-        let connected = crate::net::connect_within(addr, timeout)
-            .map_err(|err| Failure::because(format!("cannot connect: {err}")))?;
+        let connected = crate::net::connect_within(addr, timeout).map_err(|err| {
+            Failure::because(format!(
+                "cannot connect: {}",
+                crate::errors::describe_io(&err)
+            ))
+        })?;
         stream = Some(connected);
         Ok(())
     });

@@ -10,10 +10,11 @@ use clap::Args;
 /// Where to listen or connect. `PORT` is the lesson's default port.
 #[derive(Args, Debug, Clone)]
 pub struct Endpoint<const PORT: u16> {
-    /// Address or host name: 127.0.0.1 or ::1 (this machine only), 0.0.0.0 or :: (every network), localhost.
+    /// A server listens on this address: 127.0.0.1 or ::1 (this machine only), 0.0.0.0 or ::
+    /// (every network). A client or check connects to it: an address or a name such as localhost.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
-    /// Port number; for a server, 0 lets the operating system choose a free one.
+    /// Port number. A server given 0 lets the operating system choose a free one, and prints it.
     #[arg(long, default_value_t = PORT)]
     pub port: u16,
 }
@@ -59,12 +60,35 @@ impl<const PORT: u16> Check<PORT> {
     }
 }
 
-/// A duration in seconds, as a positive number (`0.5`, `30`).
+/// A duration in seconds, from a millisecond to about 30 years (`0.5`, `30`).
 pub fn parse_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(secs) if secs > 0.0 && secs < 1e9 => Ok(secs),
-        _ => Err(format!("{text:?} is not a number of seconds above 0")),
+        Ok(secs) if (0.001..1e9).contains(&secs) => Ok(secs),
+        _ => Err(format!("{text:?} is not a number of seconds from 0.001 up")),
     }
+}
+
+/// Parses the command line like `T::parse()`, but prints a usage error as
+/// one line, as every other error (`--help` and `--version` print as usual).
+pub fn parse<T: clap::Parser>() -> T {
+    T::try_parse().unwrap_or_else(|err| {
+        use clap::error::ErrorKind;
+        if matches!(
+            err.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ) {
+            err.exit();
+        }
+        let rendered = err.render().to_string();
+        let first = rendered
+            .lines()
+            .next()
+            .unwrap_or("error: invalid command line");
+        eprintln!("{first} (see --help)");
+        std::process::exit(2);
+    })
 }
 
 /// Runs a lesson's `main` body, printing any error as one line with a hint
@@ -77,5 +101,18 @@ pub fn exit_with(run: impl FnOnce() -> anyhow::Result<bool>) -> ExitCode {
             eprintln!("{}", crate::errors::one_line(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_seconds;
+
+    #[test]
+    fn seconds_must_be_at_least_a_millisecond() {
+        assert_eq!(parse_seconds("0.5"), Ok(0.5));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("1e-10").is_err());
+        assert!(parse_seconds("soon").is_err());
     }
 }

@@ -1,8 +1,10 @@
-//! The client side: send each line of input, print whatever comes back, and
-//! at the end of input half-close the connection and collect the last echoes.
+//! The client side: send every byte of input, print whatever comes back,
+//! and at the end of input half-close the connection and collect the last
+//! echoes.
 //!
-//! Two threads share the socket: this one writes lines, a second one prints
-//! replies as they arrive, so neither waits for the other.
+//! Three threads, so that nobody waits for anybody: one sends the input, one
+//! prints replies as they arrive, and this one watches both and decides when
+//! the conversation is over (or went wrong).
 
 use std::io::{self, BufRead, Read as _, Write};
 use std::net::{Shutdown, TcpStream};
@@ -10,65 +12,94 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, anyhow};
 
 use crate::trace;
 
-/// After our input ends, how long we wait for the server to finish replying.
+/// After our input ends, how long the server may stay silent before we give
+/// up waiting for the rest of its replies.
 pub const REPLY_WAIT: Duration = Duration::from_secs(5);
 
-/// Runs the conversation: `input` lines go to the server, replies to `output`.
-pub fn run(
-    stream: TcpStream,
-    input: impl BufRead,
-    output: impl Write + Send + 'static,
-) -> anyhow::Result<()> {
-    // try_clone() gives a second handle to the *same* socket, so that the
-    // reply thread can read while this thread writes.
-    let replies = stream.try_clone().context("cannot clone the socket")?;
-    let (done_tx, done_rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = done_tx.send(print_replies(replies, output));
-    });
-
-    send_lines(&stream, input)?;
-
-    // shutdown(Write) is a half-close: the server reads EOF (0 bytes), while
-    // we can still read the echoes that are on their way.
-    stream
-        .shutdown(Shutdown::Write)
-        .context("shutdown failed")?;
-    trace!("shutdown(Write)");
-    wait_for_replies(&done_rx)
+/// What the two worker threads report to the watching one.
+enum Event {
+    /// All input was sent and our side half-closed.
+    InputEnded,
+    /// Sending failed: the connection is gone.
+    InputFailed(io::Error),
+    /// Some reply bytes arrived (and were printed).
+    Replied,
+    /// The server closed its side (`Ok`) or the connection broke (`Err`).
+    RepliesEnded(io::Result<()>),
 }
 
-/// Sends each input line, with its `\n`, as soon as it is read.
-fn send_lines(mut stream: &TcpStream, mut input: impl BufRead) -> anyhow::Result<()> {
-    let mut line = Vec::new();
+/// Runs the conversation: `input` goes to the server, replies to `output`.
+pub fn run(
+    stream: TcpStream,
+    input: impl BufRead + Send + 'static,
+    output: impl Write + Send + 'static,
+) -> anyhow::Result<()> {
+    run_with_reply_wait(stream, input, output, REPLY_WAIT)
+}
+
+/// [`run`], with another limit on the server's silence after our input ends.
+pub fn run_with_reply_wait(
+    stream: TcpStream,
+    input: impl BufRead + Send + 'static,
+    output: impl Write + Send + 'static,
+    reply_wait: Duration,
+) -> anyhow::Result<()> {
+    let (events, watch) = mpsc::channel();
+    // try_clone() gives a second handle to the *same* socket, so that one
+    // thread can read while another writes.
+    let replies = stream.try_clone().context("cannot clone the socket")?;
+    let reply_events = events.clone();
+    thread::spawn(move || {
+        let ended = print_replies(replies, output, &reply_events);
+        let _ = reply_events.send(Event::RepliesEnded(ended));
+    });
+    thread::spawn(move || {
+        let event = match send_input(&stream, input) {
+            Ok(()) => Event::InputEnded,
+            Err(err) => Event::InputFailed(err),
+        };
+        // Report the end of input *before* the half-close: the server's
+        // answer to our FIN can then never be seen before this event.
+        let ended = matches!(event, Event::InputEnded);
+        let _ = events.send(event);
+        if ended {
+            // shutdown(Write) is a half-close: the server reads EOF (0 bytes),
+            // while we can still read the echoes that are on their way.
+            let _ = stream.shutdown(Shutdown::Write);
+            trace!("shutdown(Write)");
+        }
+    });
+    watch_conversation(&watch, reply_wait)
+}
+
+/// Sends the input as it comes: a line at a time when typed, everything,
+/// byte for byte, when piped.
+fn send_input(mut stream: &TcpStream, mut input: impl BufRead) -> io::Result<()> {
     loop {
-        line.clear();
-        // read_until, not read_line: any bytes are welcome, not only UTF-8.
-        if input
-            .read_until(b'\n', &mut line)
-            .context("cannot read input")?
-            == 0
-        {
+        let chunk = input.fill_buf()?;
+        if chunk.is_empty() {
             return Ok(()); // end of input
         }
-        if !line.ends_with(b"\n") {
-            line.push(b'\n'); // the last line of a file may lack its newline
-        }
-        stream
-            .write_all(&line)
-            .context("cannot send: the connection is gone")?;
-        trace!("write({} bytes)", line.len());
+        stream.write_all(chunk)?;
+        trace!("write({} bytes)", chunk.len());
+        let n = chunk.len();
+        input.consume(n);
     }
 }
 
 /// Copies everything the server sends to `output` until the server closes.
-fn print_replies(mut stream: TcpStream, mut output: impl Write) -> io::Result<()> {
+fn print_replies(
+    mut stream: TcpStream,
+    mut output: impl Write,
+    events: &mpsc::Sender<Event>,
+) -> io::Result<()> {
     let mut buf = [0u8; crate::server::BUF_LEN];
     loop {
+        // read() blocks until the server sends something or closes.
         let n = match stream.read(&mut buf) {
             Ok(n) => n,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
@@ -81,19 +112,53 @@ fn print_replies(mut stream: TcpStream, mut output: impl Write) -> io::Result<()
         }
         output.write_all(&buf[..n])?;
         output.flush()?;
+        let _ = events.send(Event::Replied);
     }
 }
 
-/// Waits, at most [`REPLY_WAIT`], for the reply thread to see the server close.
-fn wait_for_replies(done: &mpsc::Receiver<io::Result<()>>) -> anyhow::Result<()> {
-    match done.recv_timeout(REPLY_WAIT) {
-        Ok(result) => result.context("connection lost while reading replies"),
-        Err(_) => {
-            eprintln!(
-                "note: the server did not close the connection within {}s; stopping",
-                REPLY_WAIT.as_secs()
-            );
-            Ok(())
+/// Decides how the conversation ended, from the threads' events.
+fn watch_conversation(events: &mpsc::Receiver<Event>, reply_wait: Duration) -> anyhow::Result<()> {
+    // While input is being sent (typed, perhaps for hours) there is no limit.
+    loop {
+        // The worker threads hold the senders until they report their end,
+        // so recv() cannot fail before one of the events below.
+        match events
+            .recv()
+            .map_err(|_| anyhow!("the client's threads stopped"))?
+        {
+            Event::InputEnded => break,
+            Event::Replied => continue,
+            Event::InputFailed(err) => {
+                return Err(anyhow!(err).context("cannot send: the connection is gone"));
+            }
+            Event::RepliesEnded(ended) => return Err(closed_early(ended)),
+        }
+    }
+    // Input ended: the server has as long as it keeps answering, and at most
+    // `reply_wait` of silence, to finish.
+    loop {
+        match events.recv_timeout(reply_wait) {
+            Ok(Event::RepliesEnded(ended)) => {
+                return ended.context("the connection broke while reading replies");
+            }
+            Ok(_) => continue,
+            Err(_) => {
+                return Err(anyhow!(
+                    "the server sent nothing for {}s after our input ended, and did not close \
+                     (is it serving another client first?)",
+                    reply_wait.as_secs_f32()
+                ));
+            }
+        }
+    }
+}
+
+fn closed_early(ended: io::Result<()>) -> anyhow::Error {
+    let closed = anyhow!("the server closed the connection before our input ended");
+    match ended {
+        Ok(()) => closed,
+        Err(err) => {
+            anyhow!(err).context("the server dropped the connection before our input ended")
         }
     }
 }

@@ -28,18 +28,25 @@ pub fn one_line(err: &anyhow::Error) -> String {
     line
 }
 
-/// Our wording for the errors students meet most; anything else as the
-/// operating system words it.
 fn describe(cause: &(dyn std::error::Error + 'static)) -> String {
-    let Some(io_err) = cause.downcast_ref::<io::Error>() else {
-        return cause.to_string();
-    };
+    match cause.downcast_ref::<io::Error>() {
+        Some(io_err) => describe_io(io_err),
+        None => cause.to_string(),
+    }
+}
+
+/// Our wording for the socket errors students meet most (`connection reset
+/// by peer`, without the operating system's code); anything else as the
+/// operating system words it. For log lines and check failures.
+pub fn describe_io(io_err: &io::Error) -> String {
     let words = match io_err.kind() {
         io::ErrorKind::AddrInUse => "address already in use",
         io::ErrorKind::AddrNotAvailable => "address not available on this machine",
         io::ErrorKind::PermissionDenied => "permission denied",
         io::ErrorKind::ConnectionRefused => "connection refused",
         io::ErrorKind::ConnectionReset => "connection reset by peer",
+        io::ErrorKind::ConnectionAborted => "connection aborted",
+        io::ErrorKind::NotConnected => "not connected: the connection is gone",
         io::ErrorKind::BrokenPipe => "the peer closed the connection",
         io::ErrorKind::HostUnreachable => "host unreachable",
         io::ErrorKind::NetworkUnreachable => "network unreachable",
@@ -71,6 +78,9 @@ fn hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
         }
         io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
             "check the address and this machine's network connection"
+        }
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            "the other side stopped, or dropped this connection"
         }
         _ => return None,
     };

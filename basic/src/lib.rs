@@ -22,7 +22,7 @@
 //! ```text
 //! terminal 1:  cargo run -p basic -- server --trace
 //! terminal 2:  cargo run -p basic -- client --trace      (type lines, then Ctrl-D; Ctrl-Z Enter on Windows)
-//!     or:      nc 127.0.0.1 5000
+//!     or:      nc -N 127.0.0.1 5000                  (OpenBSD nc: -N half-closes at end of input)
 //! check it:    cargo run -p basic -- check               (against any echo server)
 //! ```
 //!
@@ -42,7 +42,7 @@
 //! whatever each `read` returned.
 //!
 //! ## Support code every lesson reuses
-//! [`net`] (resolve, listen, connect), [`trace`] (the `log!` and `trace!`
+//! [`net`] (resolve, listen, connect), [`trace`](mod@trace) (the `log!` and `trace!`
 //! output), [`errors`] (one-line errors with hints) and [`checklist`] (the
 //! harness behind every `check` subcommand).
 

@@ -17,7 +17,7 @@ struct Cli {
 enum Command {
     /// Serve one client: echo every byte back until it closes, then exit.
     ///
-    /// Example: basic server --port 0 --trace
+    /// Example: cargo run -p basic -- server --port 0 --trace
     Server {
         #[command(flatten)]
         at: cli::Endpoint<DEFAULT_PORT>,
@@ -26,7 +26,7 @@ enum Command {
     },
     /// Send each line of stdin to the server and print the echoes.
     ///
-    /// Example: printf 'hello\n' | basic client --port 5000
+    /// Example: printf 'hello\n' | cargo run -p basic -- client --port 5000
     Client {
         #[command(flatten)]
         at: cli::Endpoint<DEFAULT_PORT>,
@@ -35,12 +35,12 @@ enum Command {
     },
     /// Test whatever echo server listens at the address, written in any language.
     ///
-    /// Example: basic check --port 5000
+    /// Example: cargo run -p basic -- check --port 5000
     Check(cli::Check<DEFAULT_PORT>),
 }
 
 fn main() -> ExitCode {
-    cli::exit_with(|| match Cli::parse().command {
+    cli::exit_with(|| match cli::parse::<Cli>().command {
         Command::Server { at, trace } => {
             trace.apply();
             let listener = basic::net::listen(&at.host, at.port, basic::net::DEFAULT_BACKLOG)?;
@@ -51,7 +51,11 @@ fn main() -> ExitCode {
         Command::Client { at, trace } => {
             trace.apply();
             let stream = basic::net::connect(&at.host, at.port)?;
-            basic::client::run(stream, std::io::stdin().lock(), std::io::stdout())?;
+            basic::client::run(
+                stream,
+                std::io::BufReader::new(std::io::stdin()),
+                std::io::stdout(),
+            )?;
             Ok(true)
         }
         Command::Check(check) => {

@@ -24,6 +24,12 @@ pub const DEFAULT_BACKLOG: i32 = 128;
 /// `::1`) as it is, a name (`localhost`) through the system's resolver, which
 /// may give several addresses (IPv6 and IPv4).
 pub fn resolve(host: &str, port: u16) -> anyhow::Result<Vec<SocketAddr>> {
+    // `[::1]` is how an IPv6 address is written next to a port (as in our
+    // `listening on [::1]:5000`); accept it as a host too.
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     let addrs: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|_| UnknownHost(host.to_string()))?
@@ -40,7 +46,7 @@ pub fn listen(host: &str, port: u16, backlog: i32) -> anyhow::Result<TcpListener
     listen_on(addr, backlog).with_context(|| format!("cannot listen on {addr}"))
 }
 
-/// socket, bind, listen: the three calls that make a listening socket.
+/// socket, setsockopt, bind, listen: the calls that make a listening socket.
 pub fn listen_on(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
     // socket(): a new endpoint, IPv4 or IPv6 to match the address, of type
     // STREAM (TCP: a reliable, ordered byte stream).
@@ -140,6 +146,14 @@ mod tests {
         let err = listen("127.0.0.1", port, DEFAULT_BACKLOG).unwrap_err();
         let io_err = err.downcast_ref::<io::Error>().unwrap();
         assert_eq!(io_err.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn a_bracketed_ipv6_address_is_accepted() {
+        assert_eq!(
+            resolve("[::1]", 80).unwrap()[0],
+            "[::1]:80".parse().unwrap()
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub fn handle_client(stream: TcpStream, peer: SocketAddr) {
         Ok(total) => log!("client left: {peer} ({total} bytes echoed)"),
         // A reset (the client was killed, or closed with unread data) lands
         // here: it ends this connection and nothing else.
-        Err(err) => log!("client lost: {peer}: {err}"),
+        Err(err) => log!("client lost: {peer}: {}", crate::errors::describe_io(&err)),
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! - [`log!`](crate::log): the server's events (a client connected, a message, a
 //!   client left), on **stdout**.
-//! - [`trace!`](crate::trace): with `--trace`, each socket call as it happens, on
+//! - [`trace!`](macro@crate::trace): with `--trace`, each socket call as it happens, on
 //!   **stderr**, so that a student can watch the lifecycle of a connection.
 //!
 //! Both ignore errors from the terminal: a server must not crash because the

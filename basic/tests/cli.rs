@@ -48,6 +48,42 @@ fn server_works_on_ipv6_loopback() {
 }
 
 #[test]
+fn a_bad_option_value_is_one_line_error() {
+    let server = run_command(BASIC, &["server", "--port", "70000"], b"");
+    assert_eq!(server.status.code(), Some(2));
+    assert_eq!(server.stderr.lines().count(), 1, "{}", server.stderr);
+    assert!(
+        server.stderr.starts_with("error: invalid value '70000'"),
+        "{}",
+        server.stderr
+    );
+    assert!(
+        server.stderr.ends_with("(see --help)\n"),
+        "{}",
+        server.stderr
+    );
+}
+
+#[test]
+fn a_client_queued_behind_a_server_that_exits_reports_the_lost_connection() {
+    let server = ServerProcess::start(BASIC, &["server", "--port", "0"]);
+    let port = server.addr.port().to_string();
+    // The first client is served; the second waits in the backlog until the
+    // server exits after the first, which resets the waiting connection.
+    let mut first = connect(server.addr);
+    first.write_all(b"first\n").unwrap();
+    assert_eq!(basic::testing::read_exactly(&mut first, 6), b"first\n");
+    let second =
+        std::thread::spawn(move || run_command(BASIC, &["client", "--port", &port], b"second\n"));
+    first.shutdown(Shutdown::Write).unwrap();
+    read_to_close(&mut first);
+    let second = second.join().unwrap();
+    assert!(!second.status.success());
+    assert_eq!(second.stderr.lines().count(), 1, "{}", second.stderr);
+    assert!(second.stderr.starts_with("error: "), "{}", second.stderr);
+}
+
+#[test]
 fn a_taken_port_is_one_line_error_with_a_hint() {
     let taken = basic::testing::loopback_listener();
     let port = taken.local_addr().unwrap().port().to_string();

@@ -1,7 +1,8 @@
 //! The lesson's server and client, driven over loopback through the library.
 
-use std::io::Write;
-use std::net::Shutdown;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener};
+use std::time::{Duration, Instant};
 
 use basic::testing::{
     SharedOutput, connect, join_within, read_exactly, read_to_close, start_server,
@@ -96,10 +97,79 @@ fn a_client_that_resets_mid_line_does_not_crash_the_server() {
 }
 
 #[test]
-fn the_client_prints_every_echo_and_adds_a_missing_final_newline() {
+fn the_client_sends_its_input_byte_for_byte_and_prints_every_echo() {
     let (addr, _server) = start();
     let output = SharedOutput::default();
-    let input: &[u8] = b"first\n\nthird \xff\nno newline";
+    let input: &[u8] = b"first\n\nthird \xff\nno final newline";
     basic::client::run(connect(addr), input, output.clone()).unwrap();
-    assert_eq!(output.contents(), b"first\n\nthird \xff\nno newline\n");
+    assert_eq!(output.contents(), input);
+}
+
+/// Accepts one client, reads one line, and closes: a server that leaves
+/// while the client still has input.
+fn leaves_after_one_line(listener: TcpListener) -> anyhow::Result<()> {
+    let (mut stream, _) = listener.accept()?;
+    let mut buf = [0u8; 64];
+    let _ = stream.read(&mut buf)?;
+    Ok(())
+}
+
+#[test]
+fn the_client_says_so_when_the_server_leaves_before_the_input_ends() {
+    let (addr, _server) = start_server(leaves_after_one_line);
+    // Input that never ends, as a person who has not pressed Ctrl-D yet.
+    let (typing, input) = std::sync::mpsc::channel::<Vec<u8>>();
+    typing.send(b"hello\n".to_vec()).unwrap();
+    let input = std::io::BufReader::new(ChannelReader(input));
+    let err = basic::client::run(connect(addr), input, SharedOutput::default()).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("the server closed the connection before our input ended"),
+        "{err:#}"
+    );
+    drop(typing);
+}
+
+/// Reads everything, answers nothing, and keeps the connection open.
+fn silent(listener: TcpListener) -> anyhow::Result<()> {
+    let (mut stream, _) = listener.accept()?;
+    std::io::copy(&mut stream, &mut std::io::sink())?;
+    loop {
+        std::thread::park(); // hold `stream` open until the test process ends
+    }
+}
+
+#[test]
+fn the_client_gives_up_with_an_error_when_the_server_stays_silent_after_the_input() {
+    let (addr, _server) = start_server(silent);
+    let wait = Duration::from_millis(300);
+    let started = Instant::now();
+    let err = basic::client::run_with_reply_wait(
+        connect(addr),
+        &b"anyone?\n"[..],
+        SharedOutput::default(),
+        wait,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("sent nothing for 0.3s after our input ended"),
+        "{err}"
+    );
+    assert!(started.elapsed() >= wait && started.elapsed() < Duration::from_secs(5));
+}
+
+/// Input that arrives whenever the test sends it: a stand-in for a person typing.
+struct ChannelReader(std::sync::mpsc::Receiver<Vec<u8>>);
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.recv() {
+            Ok(bytes) => {
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                Ok(n)
+            }
+            Err(_) => Ok(0), // the typist is gone: end of input
+        }
+    }
 }

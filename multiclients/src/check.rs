@@ -72,7 +72,12 @@ fn survives_reset(addr: SocketAddr, timeout: Duration) -> Result<(), Failure> {
 }
 
 fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, Failure> {
-    connect_within(addr, timeout).map_err(|err| Failure::because(format!("cannot connect: {err}")))
+    connect_within(addr, timeout).map_err(|err| {
+        Failure::because(format!(
+            "cannot connect: {}",
+            basic::errors::describe_io(&err)
+        ))
+    })
 }
 
 fn send(mut stream: &TcpStream, bytes: &[u8]) -> Result<(), Failure> {

@@ -18,7 +18,7 @@ struct Cli {
 enum Command {
     /// Echo server for many clients, served one after another, for ever (Ctrl-C stops it).
     ///
-    /// Example: multiclients server --port 0 --backlog 16
+    /// Example: cargo run -p multiclients -- server --port 0 --backlog 16
     Server {
         #[command(flatten)]
         at: cli::Endpoint<DEFAULT_PORT>,
@@ -29,7 +29,7 @@ enum Command {
     },
     /// Send each line of stdin to the server and print the echoes (lesson 1's client).
     ///
-    /// Example: printf 'hello\n' | multiclients client
+    /// Example: printf 'hello\n' | cargo run -p multiclients -- client
     Client {
         #[command(flatten)]
         at: cli::Endpoint<DEFAULT_PORT>,
@@ -38,12 +38,12 @@ enum Command {
     },
     /// Test whatever server listens at the address: echo, and one client after another.
     ///
-    /// Example: multiclients check --port 5001
+    /// Example: cargo run -p multiclients -- check --port 5001
     Check(cli::Check<DEFAULT_PORT>),
 }
 
 fn main() -> ExitCode {
-    cli::exit_with(|| match Cli::parse().command {
+    cli::exit_with(|| match cli::parse::<Cli>().command {
         Command::Server { at, backlog, trace } => {
             trace.apply();
             let listener = basic::net::listen(&at.host, at.port, backlog.backlog)?;
@@ -54,7 +54,11 @@ fn main() -> ExitCode {
         Command::Client { at, trace } => {
             trace.apply();
             let stream = basic::net::connect(&at.host, at.port)?;
-            basic::client::run(stream, std::io::stdin().lock(), std::io::stdout())?;
+            basic::client::run(
+                stream,
+                std::io::BufReader::new(std::io::stdin()),
+                std::io::stdout(),
+            )?;
             Ok(true)
         }
         Command::Check(check) => {

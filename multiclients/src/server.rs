@@ -11,7 +11,8 @@ use basic::{log, trace};
 /// lasting failure (out of file descriptors) does not spin the CPU.
 pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 
-/// Serves clients one at a time. Returns only if the listener itself fails.
+/// Serves clients one at a time, for ever: a failed `accept` is logged and
+/// retried, so this never returns (the `Result` keeps every lesson's `run` alike).
 pub fn run(listener: TcpListener) -> anyhow::Result<()> {
     let mut served: u64 = 0;
     loop {

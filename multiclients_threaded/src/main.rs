@@ -19,7 +19,7 @@ struct Cli {
 enum Command {
     /// Chat server: every line a client sends goes to all the others (Ctrl-C stops it).
     ///
-    /// Example: multiclients_threaded server --port 0 --max-clients 50
+    /// Example: cargo run -p multiclients_threaded -- server --port 0 --max-clients 50
     Server {
         #[command(flatten)]
         at: cli::Endpoint<DEFAULT_PORT>,
@@ -34,7 +34,7 @@ enum Command {
     ///
     /// At the end of input it sends /quit and prints what still arrives until the server closes.
     ///
-    /// Example: multiclients_threaded client --name alice
+    /// Example: cargo run -p multiclients_threaded -- client --name alice
     Client {
         #[command(flatten)]
         at: cli::Endpoint<DEFAULT_PORT>,
@@ -46,7 +46,7 @@ enum Command {
     },
     /// Test whatever chat server listens at the address, written in any language.
     ///
-    /// Example: multiclients_threaded check --port 5002
+    /// Example: cargo run -p multiclients_threaded -- check --port 5002
     Check(cli::Check<DEFAULT_PORT>),
 }
 
@@ -62,7 +62,7 @@ struct RoomArgs {
 }
 
 fn main() -> ExitCode {
-    cli::exit_with(|| match Cli::parse().command {
+    cli::exit_with(|| match cli::parse::<Cli>().command {
         Command::Server {
             at,
             room,
