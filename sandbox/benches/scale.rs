@@ -84,14 +84,12 @@ fn main() {
     }
 }
 
-/// Raises the open-file limit so that N client sockets (here) and the
-/// server's descriptors (in the child, which inherits the limit) fit.
-/// Lesson 3's server needs three per client (the socket and two clones, one
-/// for its reader thread, one for its writer), so we ask for 3N. First the
-/// hard limit too (allowed for root), else the soft one up to the hard one.
-/// Returns how many clients fit under the limit we got.
+/// Raises the open-file limit so that N client sockets (here) and N server
+/// sockets (in the child, which inherits the limit) fit: the soft limit up
+/// to the hard one (what any user may do), or both where allowed (root
+/// with CAP_SYS_RESOURCE). Returns how many clients fit.
 fn raise_open_file_limit(wanted: usize) -> usize {
-    let needed = 3 * wanted as u64 + 200;
+    let needed = wanted as u64 + 200;
     #[cfg(unix)]
     {
         use rlimit::Resource;
@@ -106,11 +104,12 @@ fn raise_open_file_limit(wanted: usize) -> usize {
             println!("open-file limit: soft {soft} -> {now} (hard {hard}; asked for {needed})");
             now
         };
-        let fit = (now.saturating_sub(200) / 3) as usize;
+        let fit = now.saturating_sub(200) as usize;
         if fit < wanted {
             println!(
-                "note: lesson 3's server fits {fit} clients under this limit (three descriptors each); the sandbox needs one each"
+                "note: only {fit} clients fit under this limit; raise the hard one (ulimit -Hn)"
             );
+            return fit;
         }
     }
     #[cfg(not(unix))]
