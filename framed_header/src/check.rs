@@ -11,7 +11,7 @@ use std::io::{self, Read as _, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use basic::checklist::{Checklist, Failure, Report, half_close, is_timeout, show};
+use basic::checklist::{Checklist, Failure, Report, half_close, is_timeout, show, show_difference};
 
 use crate::frame::Framing;
 use crate::{REPLY, TUTORIAL_DISCONNECT};
@@ -130,15 +130,34 @@ fn two_in_one_write(p: &Probe) -> Result<(), Failure> {
 fn max_payload(p: &Probe) -> Result<(), Failure> {
     let stream = open(p)?;
     let max = p.framing.max_payload();
-    // A repeating pattern, ASCII, so that any cut is still valid UTF-8.
-    let big: String = (0..max)
-        .map(|i| char::from(b'a' + (i % 26) as u8))
-        .collect();
-    send(&stream, &frame(p, &big)?)?;
+    send(&stream, &header(p, &max.to_string())?)?;
+    send_pattern(&mut &stream, max)
+        .map_err(|err| Failure::because(format!("sending the {max}-byte payload failed: {err}")))?;
     let sent = format!("a payload of {max} bytes (--max-payload)");
     expect_replies(p, &stream, &sent, 1)?;
     still_in_step(p, &stream, "the big payload")?;
     goodbye(p, &stream);
+    Ok(())
+}
+
+/// `a` to `z`, 2,520 times: 64 KiB or so, and a whole number of alphabets,
+/// so that one chunk after another continues the pattern.
+const PATTERN_CHUNK_BYTES: usize = 26 * 2520;
+
+/// Writes `len` bytes of `abc...z` over and over, one chunk at a time: the
+/// maximum payload may be up to 1 GiB, and memory must not follow it.
+/// ASCII, so that the payload is valid UTF-8.
+pub fn send_pattern(out: &mut impl Write, len: usize) -> io::Result<()> {
+    let chunk: Vec<u8> = (b'a'..=b'z').cycle().take(PATTERN_CHUNK_BYTES).collect();
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        // write_all() blocks while the server's receive window is full;
+        // open() set a write timeout, so a server that stops reading fails
+        // the check instead of hanging it.
+        out.write_all(&chunk[..n])?;
+        left -= n;
+    }
     Ok(())
 }
 
@@ -171,7 +190,14 @@ fn disconnect(p: &Probe) -> Result<(), Failure> {
 }
 
 fn oversized(p: &Probe) -> Result<(), Failure> {
-    let declared = (p.framing.max_payload() + 1).to_string();
+    // Framing caps the limit at 1 GiB, so this cannot overflow; checked
+    // all the same, because the limit comes from the command line.
+    let declared = p
+        .framing
+        .max_payload()
+        .checked_add(1)
+        .ok_or_else(|| Failure::because("--max-payload leaves no larger length to declare"))?
+        .to_string();
     let stream = open(p)?;
     send(&stream, &header(p, &declared)?)?;
     let sent = format!("a header declaring {declared} bytes (one over --max-payload)");
@@ -263,11 +289,16 @@ fn expect_replies(p: &Probe, stream: &TcpStream, sent: &str, count: usize) -> Re
     if got == expected {
         return Ok(());
     }
-    let failure = Failure::new(
+    let mut failure = Failure::new(
         sent,
         show(&expected),
         format!("{}, {}", show(&got), ending.describe(p.timeout)),
     );
+    // Both previews stop after 60 bytes, and may look the same: say where
+    // the bytes really part.
+    if let Some(difference) = show_difference(&expected, &got) {
+        failure.details.push(("where", difference));
+    }
     let header_len = (!p.raw_replies).then(|| p.framing.header_len());
     Err(match guess_mismatch(&got, header_len) {
         Some(hint) => with_hint(failure, &hint),
@@ -400,6 +431,11 @@ fn open(p: &Probe) -> Result<TcpStream, Failure> {
         .map_err(|err| Failure::because(format!("cannot connect to {}: {err}", p.addr)))?;
     // Every write leaves at once, so that "1-byte writes" are 1-byte segments.
     let _ = stream.set_nodelay(true);
+    // A write blocks while the server's receive buffer is full; a server
+    // that stops reading must fail the check, not hang it.
+    stream
+        .set_write_timeout(Some(p.timeout))
+        .map_err(|err| Failure::because(format!("cannot set a write timeout: {err}")))?;
     Ok(stream)
 }
 
@@ -414,5 +450,22 @@ fn send(mut stream: &TcpStream, bytes: &[u8]) -> Result<(), Failure> {
 fn goodbye(p: &Probe, mut stream: &TcpStream) {
     if let Ok(bytes) = frame(p, TUTORIAL_DISCONNECT) {
         let _ = stream.write_all(&bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_streamed_pattern_continues_across_chunks_and_stops_at_the_length() {
+        let len = 2 * PATTERN_CHUNK_BYTES + 7;
+        let mut sent = Vec::new();
+        send_pattern(&mut sent, len).unwrap();
+        let expected: Vec<u8> = (b'a'..=b'z').cycle().take(len).collect();
+        assert!(
+            sent == expected,
+            "the pattern broke somewhere in {len} bytes"
+        );
     }
 }

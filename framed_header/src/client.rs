@@ -1,6 +1,11 @@
 //! The client side: send each line of input as one message, wait for the
-//! reply, print it. At the end of input, say goodbye (`!DISCONNECT`), print
-//! the answer, and stop.
+//! reply, print it. At the end of input, say goodbye (`!DISCONNECT`), wait
+//! for its answer, and stop: one line in, one reply out, so the goodbye's
+//! answer (which answers no line) is not printed.
+//!
+//! A reply `!ERROR <reason>` is no answer to print: the server refused the
+//! message and closed the connection, so the client stops with
+//! `error: the server refused the message: <reason>`.
 //!
 //! One message at a time, in lock step, as the tutorial's client does: the
 //! reply to a message arrives before the next message leaves.
@@ -12,10 +17,11 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow, bail};
 use basic::checklist::{is_timeout, show};
 use basic::trace;
+use basic::trace::preview;
 
 use crate::check::guess_mismatch;
 use crate::frame::{FrameError, Framing, MessageReader};
-use crate::{TUTORIAL_DISCONNECT, is_disconnect};
+use crate::{ERROR_PREFIX, TUTORIAL_DISCONNECT, is_disconnect};
 
 /// How long we wait for any one reply before giving up, by default.
 pub const REPLY_WAIT: Duration = Duration::from_secs(10);
@@ -50,30 +56,29 @@ pub fn run(
     for line in input.lines() {
         // lines() drops the `\n` (and a `\r` before it): the payload is the text.
         let line = line.context("cannot read input (each line must be UTF-8 text)")?;
-        exchange(&stream, &mut replies, config, &line, &mut output)?;
+        let reply = exchange(&stream, &mut replies, config, &line)?;
+        writeln!(output, "{reply}").context("cannot print the reply")?;
+        output.flush().context("cannot print the reply")?;
         if is_disconnect(&line) {
             return Ok(()); // the server closes after answering a goodbye
         }
     }
     // End of input: the tutorial's goodbye, which our server and the
-    // tutorial's server both understand.
-    exchange(
-        &stream,
-        &mut replies,
-        config,
-        TUTORIAL_DISCONNECT,
-        &mut output,
-    )
+    // tutorial's server both understand. Waiting for its answer tells us
+    // the server heard it; printing it would look like an answer to a
+    // line the user never typed.
+    let reply = exchange(&stream, &mut replies, config, TUTORIAL_DISCONNECT)?;
+    trace!("goodbye answered {}", preview(reply.as_bytes(), 60));
+    Ok(())
 }
 
-/// Sends one message, waits for its reply, prints it.
+/// Sends one message and returns its reply; an `!ERROR` reply is an error.
 fn exchange(
     mut stream: &TcpStream,
     replies: &mut MessageReader,
     config: Config,
     text: &str,
-    output: &mut impl Write,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let frame = config
         .framing
         .encode(text)
@@ -88,8 +93,19 @@ fn exchange(
     } else {
         read_framed(stream, replies, config)?
     };
-    writeln!(output, "{reply}").context("cannot print the reply")?;
-    output.flush().context("cannot print the reply")
+    match reply.strip_prefix(ERROR_PREFIX) {
+        Some(reason) => Err(refused(reason)),
+        None => Ok(reply),
+    }
+}
+
+/// The server refused our message (and has closed the connection).
+fn refused(reason: &str) -> anyhow::Error {
+    let mut message = format!("the server refused the message: {reason}");
+    if reason.contains("over the limit") {
+        message.push_str(" (use the server's --max-payload on the client too)");
+    }
+    anyhow!(message)
 }
 
 /// Reads one framed reply: exactly a header, then exactly the payload.
@@ -103,19 +119,34 @@ fn read_framed(
         Ok(None) => bail!("the server closed the connection without replying"),
         Err(err) => err,
     };
-    let got = replies.partial_header();
     let mut message = match err {
         FrameError::Io(err) if is_timeout(&err) => format!(
-            "no complete reply within {}s; got {}",
+            "no complete reply within {}s: {}",
             config.reply_wait.as_secs_f32(),
-            show(got)
+            what_came(replies)
         ),
         err => format!("cannot read the reply: {err}"),
     };
+    let got = replies.partial_header();
     if let Some(hint) = guess_mismatch(got, Some(config.framing.header_len())) {
         message.push_str(&format!(" ({hint})"));
     }
     Err(anyhow!(message))
+}
+
+/// What part of a reply arrived before the wait ran out: part of the
+/// header, or all of it and part of the payload.
+fn what_came(replies: &MessageReader) -> String {
+    let header = replies.partial_header();
+    match replies.declared_len() {
+        None => format!("got {}, short of a whole header", show(header)),
+        Some(declared) => format!(
+            "got the header {} declaring {declared} payload bytes, then only {} of them: {}",
+            show(header),
+            replies.partial_payload().len(),
+            preview(replies.partial_payload(), 60)
+        ),
+    }
 }
 
 /// Reads one raw reply the tutorial's way: one `read`, whatever it returns.

@@ -30,6 +30,10 @@
 //!   Python's `int()`, which the tutorial uses, accepts signs, `_` and
 //!   blanks around the number: a grammar that depends on one language's
 //!   number parser is no grammar.
+//! - **A header is checked as it arrives**, not only once all H bytes are
+//!   in: a byte no valid header can hold there (the `G` of `GET / HTTP/1.1`,
+//!   a digit after the padding, digits already over the limit) is refused
+//!   at once, instead of waiting for bytes that may never come.
 //!
 //! ## Memory
 //! The declared length is checked against the limit before any payload
@@ -53,6 +57,11 @@ pub const TUTORIAL_HEADER_LEN: usize = 64;
 pub const MAX_HEADER_LEN: usize = 4096;
 /// The default limit on one payload (`--max-payload`): 1 MiB.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+/// The largest `--max-payload` we accept: 1 GiB. A reader's memory follows
+/// the bytes that arrive, but `check` sends a maximum payload, and a limit
+/// near `usize::MAX` would only invite overflow (`max + 1`) and promises
+/// no machine can keep.
+pub const MAX_PAYLOAD_LIMIT_BYTES: usize = 1024 * 1024 * 1024;
 /// How much the payload buffer grows per read, at most.
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -65,11 +74,18 @@ pub struct Framing {
 }
 
 impl Framing {
-    /// Checks that the header can hold every length up to `max_payload`.
+    /// Checks both numbers against their ranges, and that the header can
+    /// hold every length up to `max_payload`.
     pub fn new(header_len: usize, max_payload: usize) -> Result<Framing, String> {
         if !(1..=MAX_HEADER_LEN).contains(&header_len) {
             return Err(format!(
                 "--header-size {header_len} is outside 1..={MAX_HEADER_LEN}"
+            ));
+        }
+        if max_payload > MAX_PAYLOAD_LIMIT_BYTES {
+            return Err(format!(
+                "--max-payload {max_payload} is over {MAX_PAYLOAD_LIMIT_BYTES} bytes (1 GiB), \
+                 the largest this lesson accepts"
             ));
         }
         let digits = max_payload.to_string().len();
@@ -129,17 +145,30 @@ impl Framing {
     /// Reads the payload length out of a header, following the grammar in
     /// the module docs. Never panics, whatever the bytes.
     pub fn parse_header(&self, header: &[u8]) -> Result<usize, HeaderError> {
-        let digits = header.iter().take_while(|b| b.is_ascii_digit()).count();
-        let (number, padding) = header.split_at(digits);
+        let len = self.check_start(header)?;
+        if !header.first().is_some_and(u8::is_ascii_digit) {
+            // Only spaces, or spaces then digits (already refused above).
+            return Err(HeaderError::Empty);
+        }
+        Ok(len)
+    }
+
+    /// Checks the first bytes of a header, as far as they have arrived, and
+    /// returns the value of their digits so far. An error means that no
+    /// header starting with these bytes can be valid, whatever follows: a
+    /// byte that is neither digit nor space, a digit after the padding
+    /// began, or digits already over the limit (more digits only make the
+    /// number bigger). So a reader can refuse `GET / HTTP/1.1` at its first
+    /// byte instead of waiting for 128 bytes that may never come.
+    pub fn check_start(&self, start: &[u8]) -> Result<usize, HeaderError> {
+        let digits = start.iter().take_while(|b| b.is_ascii_digit()).count();
+        let (number, padding) = start.split_at(digits);
         if let Some(pos) = padding.iter().position(|&b| b != b' ') {
             let at = digits + pos;
-            return Err(match header[at] {
+            return Err(match start[at] {
                 b'0'..=b'9' => HeaderError::Misaligned { at },
                 byte => HeaderError::NotADigit { at, byte },
             });
-        }
-        if number.is_empty() {
-            return Err(HeaderError::Empty);
         }
         self.value(number)
     }
@@ -257,6 +286,8 @@ pub struct MessageReader {
     framing: Framing,
     header: Vec<u8>,
     header_got: usize,
+    /// The length the current header declared, once it is all in.
+    declared: Option<usize>,
     payload: Vec<u8>,
 }
 
@@ -266,6 +297,7 @@ impl MessageReader {
             framing,
             header: vec![0; framing.header_len],
             header_got: 0,
+            declared: None,
             payload: Vec::new(),
         }
     }
@@ -273,9 +305,12 @@ impl MessageReader {
     /// The next message, or `None` when the peer closed cleanly between
     /// messages (before the first byte of a header).
     pub fn read_message(&mut self, stream: &mut impl Read) -> Result<Option<&str>, FrameError> {
+        self.declared = None;
+        self.payload.clear();
         let Some(len) = self.read_header(stream)? else {
             return Ok(None);
         };
+        self.declared = Some(len);
         self.read_payload(stream, len)?;
         match std::str::from_utf8(&self.payload) {
             Ok(text) => Ok(Some(text)),
@@ -290,9 +325,31 @@ impl MessageReader {
         &self.header[..self.header_got]
     }
 
+    /// The payload length the header declared, once the whole header is
+    /// in and valid: after a timeout, how much was still owed.
+    pub fn declared_len(&self) -> Option<usize> {
+        self.declared
+    }
+
+    /// The payload bytes received so far (all of them after a success).
+    pub fn partial_payload(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// Reads exactly a header, checking each piece as it arrives: a header
+    /// that cannot become valid is refused at once, not after H bytes.
     fn read_header(&mut self, stream: &mut impl Read) -> Result<Option<usize>, FrameError> {
         self.header_got = 0;
-        fill(stream, &mut self.header, &mut self.header_got)?;
+        while self.header_got < self.header.len() {
+            let n = read_some(stream, &mut self.header[self.header_got..])?;
+            if n == 0 {
+                break; // the peer closed: clean if nothing came yet
+            }
+            self.header_got += n;
+            self.framing
+                .check_start(self.partial_header())
+                .map_err(FrameError::BadHeader)?;
+        }
         match self.header_got {
             0 => Ok(None),
             got if got < self.header.len() => Err(FrameError::ClosedMidHeader {
@@ -315,8 +372,12 @@ impl MessageReader {
             // Grow by one chunk, not to `len` at once: memory follows the
             // bytes that really arrive, not the bytes a peer promised.
             self.payload.resize(len.min(start + READ_CHUNK_BYTES), 0);
-            let n = read_some(stream, &mut self.payload[start..])?;
-            self.payload.truncate(start + n);
+            let read = read_some(stream, &mut self.payload[start..]);
+            // Keep only the bytes that came, even when the read failed, so
+            // that partial_payload() tells the truth after a timeout.
+            self.payload
+                .truncate(start + read.as_ref().map_or(0, |&n| n));
+            let n = read?;
             if n == 0 {
                 return Err(FrameError::ClosedMidPayload {
                     got: start,
@@ -326,19 +387,6 @@ impl MessageReader {
         }
         Ok(())
     }
-}
-
-/// Reads until `buf` is full or the peer closes, counting in `got` (kept
-/// up to date even when a read fails, so a caller can say what arrived).
-fn fill(stream: &mut impl Read, buf: &mut [u8], got: &mut usize) -> io::Result<()> {
-    while *got < buf.len() {
-        let n = read_some(stream, &mut buf[*got..])?;
-        if n == 0 {
-            return Ok(()); // the peer closed: the caller decides if that is clean
-        }
-        *got += n;
-    }
-    Ok(())
 }
 
 /// One `read`, retried when a signal interrupts it.
@@ -491,7 +539,7 @@ mod tests {
 
     #[test]
     fn a_length_too_big_for_any_integer_is_rejected_without_overflow() {
-        let framing = Framing::new(128, usize::MAX).unwrap();
+        let framing = Framing::new(128, MAX_PAYLOAD_LIMIT_BYTES).unwrap();
         let header = [b'9'; 128];
         assert!(matches!(
             framing.parse_header(&header),
@@ -536,6 +584,74 @@ mod tests {
         assert!(reader.read_message(&mut stream).is_err());
         // The peer declared 10 MB and sent 3 bytes: we hold about one chunk.
         assert!(reader.payload.capacity() <= 2 * READ_CHUNK_BYTES);
+    }
+
+    /// A reader that hands out its bytes, then times out, as a socket with
+    /// a read timeout does when the peer goes quiet.
+    struct ThenSilence(Cursor<Vec<u8>>);
+
+    impl Read for ThenSilence {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.read(buf)? {
+                0 => Err(io::ErrorKind::TimedOut.into()),
+                n => Ok(n),
+            }
+        }
+    }
+
+    fn read_then_silence(framing: Framing, bytes: &[u8]) -> (MessageReader, FrameError) {
+        let mut reader = MessageReader::new(framing);
+        let mut stream = ThenSilence(Cursor::new(bytes.to_vec()));
+        let err = match reader.read_message(&mut stream) {
+            Ok(message) => panic!("expected an error, got {message:?}"),
+            Err(err) => err,
+        };
+        (reader, err)
+    }
+
+    #[test]
+    fn an_http_request_shorter_than_the_header_is_refused_at_its_first_byte() {
+        let framing = Framing::new(128, 1000).unwrap();
+        let (_, err) = read_then_silence(framing, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert!(
+            matches!(
+                err,
+                FrameError::BadHeader(HeaderError::NotADigit { at: 0, byte: b'G' })
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn digits_over_the_limit_are_refused_before_the_header_is_complete() {
+        let (_, err) = read_then_silence(framing(), b"10001");
+        assert!(
+            matches!(err, FrameError::BadHeader(HeaderError::TooLong { .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_valid_start_of_header_waits_for_the_rest() {
+        let (reader, err) = read_then_silence(framing(), b"12  ");
+        assert!(matches!(err, FrameError::Io(_)), "{err:?}");
+        assert_eq!(reader.partial_header(), b"12  ");
+    }
+
+    #[test]
+    fn a_timeout_mid_payload_keeps_the_payload_bytes_that_came() {
+        let (reader, err) = read_then_silence(framing(), b"5       abc");
+        assert!(matches!(err, FrameError::Io(_)), "{err:?}");
+        assert_eq!(reader.partial_header(), b"5       ");
+        assert_eq!(reader.declared_len(), Some(5));
+        assert_eq!(reader.partial_payload(), b"abc");
+    }
+
+    #[test]
+    fn a_max_payload_over_one_gib_is_refused_without_overflow() {
+        assert!(Framing::new(128, MAX_PAYLOAD_LIMIT_BYTES).is_ok());
+        assert!(Framing::new(128, MAX_PAYLOAD_LIMIT_BYTES + 1).is_err());
+        assert!(Framing::new(128, usize::MAX).is_err());
     }
 
     #[test]

@@ -18,10 +18,11 @@
 //! ```text
 //! terminal 1:  cargo run -p framed_header -- server
 //! terminal 2:  cargo run -p framed_header -- client        (type lines; each gets "Msg received")
-//!     or:      printf '%-128s%s' 5 hello | nc -q 1 127.0.0.1 5050     (printf pads the header)
-//! the tutorial's Python client:
+//!     or:      printf '%-128s%s' 5 hello | nc -N 127.0.0.1 5050     (printf pads the header;
+//!              -N: half-close at the end of input, so that nc and the server both finish)
+//! the tutorial's Python client (framed_header/tutorial/, port 5050):
 //! terminal 1:  cargo run -p framed_header -- server --header-size 64 --raw-replies
-//! terminal 2:  python3 client.py
+//! terminal 2:  python3 framed_header/tutorial/client.py
 //! check it:    cargo run -p framed_header -- check          (against any server of this protocol)
 //! ```
 //!

@@ -23,7 +23,10 @@ struct Protocol {
     /// Header size in bytes (the tutorial uses 64).
     #[arg(long, default_value_t = DEFAULT_HEADER_LEN)]
     header_size: usize,
-    /// Largest payload accepted, in bytes; a longer declared length is refused.
+    /// Largest payload, in bytes (at most 1 GiB). The server refuses a longer
+    /// declared length; the client refuses to send a longer line; check sends
+    /// exactly this much and expects one byte more to be refused. So client
+    /// and check must use the server's value.
     #[arg(long, default_value_t = DEFAULT_MAX_PAYLOAD_BYTES)]
     max_payload: usize,
     /// Replies are bare bytes with no header, as the tutorial's server sends them.
@@ -52,7 +55,10 @@ enum Command {
         #[command(flatten)]
         trace: cli::Trace,
     },
-    /// Send each line of stdin as one message and print each reply; say !DISCONNECT at the end.
+    /// Send each line of stdin as one message and print its reply; at the end, say !DISCONNECT.
+    ///
+    /// One reply is printed per line: the goodbye's reply answers no line, so
+    /// it is awaited, not printed. An `!ERROR` reply stops the client with an error.
     ///
     /// Example: printf 'hello\nhéllo ✓\n' | framed_header client
     Client {

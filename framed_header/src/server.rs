@@ -33,8 +33,10 @@ pub struct Config {
     pub raw_replies: bool,
 }
 
-/// Accepts clients for ever, each on its own thread. Returns only if the
-/// listener itself fails.
+/// Accepts clients for ever, each on its own thread, and never returns: a
+/// failed `accept` (out of file descriptors, say) is logged and retried
+/// after [`ACCEPT_RETRY_DELAY`]. The `Result` is there so that `run` has
+/// the same shape as every lesson's server (`basic::testing::start_server`).
 pub fn run(listener: TcpListener, config: Config) -> anyhow::Result<()> {
     loop {
         // accept() blocks until a completed handshake waits in the backlog.
@@ -130,10 +132,22 @@ fn reply(mut stream: &TcpStream, config: Config, text: &str) -> std::io::Result<
 fn refuse(stream: &TcpStream, peer: SocketAddr, config: Config, err: &FrameError) {
     log!("[{peer}] rejected: {err}; closing the connection");
     let text = format!("{ERROR_PREFIX}{err}");
-    if let Err(err) = reply(stream, config, &text) {
+    // Cut to --max-payload: a reply is a message too, and a peer with the
+    // same limit must be able to read it (a cut reason beats none).
+    let text = cut_to(&text, config.framing.max_payload());
+    if let Err(err) = reply(stream, config, text) {
         log!("[{peer}] could not send the error reply: {err}");
     }
     close_gracefully(stream);
+}
+
+/// The longest start of `text` that fits in `max` bytes, whole characters only.
+fn cut_to(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1; // ends at 0 at worst, always a boundary
+    }
+    &text[..end]
 }
 
 /// Closes so that our last reply survives. Closing a socket while unread

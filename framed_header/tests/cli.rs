@@ -5,8 +5,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use basic::testing::{ServerProcess, connect, run_command};
+use basic::testing::{ServerProcess, connect, read_to_close, run_command};
 
 const FRAMED: &str = env!("CARGO_BIN_EXE_framed_header");
 
@@ -27,7 +28,8 @@ fn a_piped_client_gets_a_reply_per_line_and_the_server_logs_each_message() {
         "hello\nhéllo ✓\n".as_bytes(),
     );
     assert!(client.status.success(), "{}", client.stderr);
-    assert_eq!(client.stdout, b"Msg received\nMsg received\nMsg received\n");
+    // One reply per line: the goodbye's reply is awaited, not printed.
+    assert_eq!(client.stdout, b"Msg received\nMsg received\n");
     let line = server.expect_line("] \"hello\"");
     assert!(line.starts_with("[127.0.0.1:"), "{line}");
     server.expect_line("] \"héllo ✓\"");
@@ -47,6 +49,66 @@ fn a_rejected_header_is_logged_with_the_peer_and_the_reason() {
             "[{peer}] rejected: header byte 0 is '-', not a digit (the length is plain \
              decimal digits, no sign, no '_', then only spaces); closing the connection"
         )
+    );
+}
+
+#[test]
+fn an_http_request_shorter_than_a_header_is_refused_at_once_and_logged() {
+    let server = ServerProcess::start(FRAMED, &["server", "--port", "0"]);
+    let mut stream = connect(server.addr);
+    let peer = stream.local_addr().unwrap();
+    let sent = Instant::now();
+    // 26 bytes, far short of 128, and the connection stays open, as a
+    // browser's does while it waits for an answer.
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let line = server.expect_line("rejected:");
+    assert!(
+        line.starts_with(&format!(
+            "[{peer}] rejected: header byte 0 is 'G', not a digit"
+        )),
+        "{line}"
+    );
+    let reply = read_to_close(&mut stream);
+    let waited = sent.elapsed();
+    assert!(waited < Duration::from_secs(2), "refused after {waited:?}");
+    let text = String::from_utf8_lossy(&reply[128..]).into_owned();
+    assert!(text.starts_with("!ERROR header byte 0 is 'G'"), "{text}");
+}
+
+#[test]
+fn a_max_payload_out_of_range_is_one_line_error_in_every_subcommand() {
+    for subcommand in ["server", "client", "check"] {
+        for max in ["18446744073709551615", "100000000000", "1073741825"] {
+            let args = [subcommand, "--port", "0", "--max-payload", max];
+            let run = run_command(FRAMED, &args, b"");
+            assert!(!run.status.success(), "{subcommand} {max}");
+            assert_eq!(
+                run.stderr,
+                format!(
+                    "error: --max-payload {max} is over 1073741824 bytes (1 GiB), \
+                     the largest this lesson accepts\n"
+                ),
+                "{subcommand}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_refused_message_is_one_error_line_and_nothing_on_stdout() {
+    let server = ServerProcess::start(FRAMED, &["server", "--port", "0"]);
+    let port = server.addr.port().to_string();
+    let line = [vec![b'a'; 1_100_000], b"\n".to_vec()].concat();
+    let args = ["client", "--port", &port, "--max-payload", "2000000"];
+    let client = run_command(FRAMED, &args, &line);
+    assert!(!client.status.success());
+    assert_eq!(client.stdout, b"", "an error reply is not a reply to print");
+    assert_eq!(
+        client.stderr,
+        "error: the server refused the message: the declared length 1100000 is over \
+         the limit of 1048576 bytes (use the server's --max-payload on the client too)\n"
     );
 }
 
@@ -125,94 +187,23 @@ fn a_refused_connection_is_one_line_error_and_a_failure_status() {
 
 // ---- The tutorial's own Python code, when python3 is installed ----
 
-/// The tutorial's client.py, unchanged but for the address (from argv).
-const TUTORIAL_CLIENT: &str = r#"
-import socket, sys
-
-HEADER = 64
-PORT = int(sys.argv[1])
-FORMAT = 'utf-8'
-DISCONNECT_MESSAGE = "!DISCONNECT"
-SERVER = "127.0.0.1"
-ADDR = (SERVER, PORT)
-
-client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-client.connect(ADDR)
-
-def send(msg):
-    message = msg.encode(FORMAT)
-    msg_length = len(message)
-    send_length = str(msg_length).encode(FORMAT)
-    send_length += b' ' * (HEADER - len(send_length))
-    client.send(send_length)
-    client.send(message)
-    print(client.recv(2048).decode(FORMAT))
-
-send("Hello World!")
-input()
-send("Hello Everyone!")
-input()
-send("Hello Tim!")
-send(DISCONNECT_MESSAGE)
-"#;
-
-/// The tutorial's server.py, unchanged but for the address (port 0) and a
-/// first line in our contract's words, so the test knows the port.
-const TUTORIAL_SERVER: &str = r#"
-import socket, threading
-
-HEADER = 64
-PORT = 0
-SERVER = "127.0.0.1"
-ADDR = (SERVER, PORT)
-FORMAT = 'utf-8'
-DISCONNECT_MESSAGE = "!DISCONNECT"
-
-server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-server.bind(ADDR)
-
-def handle_client(conn, addr):
-    print(f"[NEW CONNECTION] {addr} connected.")
-    connected = True
-    while connected:
-        msg_length = conn.recv(HEADER).decode(FORMAT)
-        if msg_length:
-            msg_length = int(msg_length)
-            msg = conn.recv(msg_length).decode(FORMAT)
-            if msg == DISCONNECT_MESSAGE:
-                connected = False
-            print(f"[{addr}] {msg}")
-            conn.send("Msg received".encode(FORMAT))
-    conn.close()
-
-def start():
-    server.listen()
-    host, port = server.getsockname()
-    print(f"listening on {host}:{port}", flush=True)
-    while True:
-        conn, addr = server.accept()
-        thread = threading.Thread(target=handle_client, args=(conn, addr))
-        thread.start()
-
-start()
-"#;
-
-/// Writes `code` to a file in the temporary folder, or returns None (with
-/// a note) when python3 is not installed.
-fn python_script(name: &str, code: &str) -> Option<PathBuf> {
+/// The tutorial's code as the lesson ships it (`framed_header/tutorial/`):
+/// the test runs the very files the README tells students to run.
+fn tutorial_script(name: &str) -> Option<String> {
     let found = Command::new("python3").arg("--version").output();
     if !found.is_ok_and(|out| out.status.success()) {
         println!("note: python3 not found; skipping the tutorial's Python code");
         return None;
     }
-    let path = std::env::temp_dir().join(format!("framed_header_{}_{name}", std::process::id()));
-    std::fs::write(&path, code).expect("write the Python script");
-    Some(path)
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tutorial")
+        .join(name);
+    Some(path.to_str().expect("a UTF-8 path").to_string())
 }
 
 #[test]
 fn the_tutorial_python_client_talks_to_our_server_in_tutorial_settings() {
-    let Some(script) = python_script("client.py", TUTORIAL_CLIENT) else {
+    let Some(script) = tutorial_script("client.py") else {
         return;
     };
     let server = ServerProcess::start(
@@ -227,7 +218,7 @@ fn the_tutorial_python_client_talks_to_our_server_in_tutorial_settings() {
         ],
     );
     let port = server.addr.port().to_string();
-    let client = run_command("python3", &[script.to_str().unwrap(), &port], b"\n\n");
+    let client = run_command("python3", &[&script, &port], b"\n\n");
     assert!(client.status.success(), "{}", client.stderr);
     assert_eq!(client.stdout, b"Msg received\n".repeat(4));
     for text in [
@@ -239,16 +230,15 @@ fn the_tutorial_python_client_talks_to_our_server_in_tutorial_settings() {
         server.expect_line(&format!("] \"{text}\""));
     }
     server.expect_line("said goodbye");
-    let _ = std::fs::remove_file(script);
 }
 
 #[test]
 fn our_check_diagnoses_the_tutorial_python_server() {
-    let Some(script) = python_script("server.py", TUTORIAL_SERVER) else {
+    let Some(script) = tutorial_script("server.py") else {
         return;
     };
-    // -u: unbuffered, so that its `listening on` line arrives at once.
-    let server = ServerProcess::start("python3", &["-u", script.to_str().unwrap()]);
+    // -u: unbuffered, so that its log lines arrive as they are printed.
+    let server = ServerProcess::start("python3", &["-u", &script, "0"]);
     let port = server.addr.port().to_string();
     let args = [
         "check",
@@ -270,5 +260,4 @@ fn our_check_diagnoses_the_tutorial_python_server() {
     );
     assert!(out.contains("FAIL a peer closing mid-payload"), "{out}");
     drop(server); // kills it: its threads on half-closed sockets spin for ever
-    let _ = std::fs::remove_file(script);
 }

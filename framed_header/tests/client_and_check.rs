@@ -91,17 +91,85 @@ fn tutorial_client(mut conn: TcpStream) {
 }
 
 #[test]
-fn the_client_prints_one_reply_per_line_and_one_for_its_goodbye() {
+fn the_client_prints_one_reply_per_line_and_not_the_reply_to_its_goodbye() {
     let (result, out) = run_client(start(128, false), "hello\nhéllo ✓\n", 128, false);
     result.unwrap();
-    assert_eq!(out, "Msg received\nMsg received\nMsg received\n");
+    assert_eq!(out, "Msg received\nMsg received\n");
 }
 
 #[test]
 fn the_client_reads_raw_replies_with_raw_replies() {
     let (result, out) = run_client(start(64, true), "hello\n", 64, true);
     result.unwrap();
-    assert_eq!(out, "Msg received\nMsg received\n");
+    assert_eq!(out, "Msg received\n");
+}
+
+#[test]
+fn an_error_reply_stops_the_client_with_the_servers_reason() {
+    let config = client::Config {
+        framing: Framing::new(8, 1000).unwrap(),
+        raw_replies: false,
+        reply_wait: Duration::from_millis(500),
+    };
+    let server = server::Config {
+        framing: Framing::new(8, 100).unwrap(),
+        raw_replies: false,
+    };
+    let (addr, _server) = start_server(move |listener| server::run(listener, server));
+    let output = SharedOutput::default();
+    let input = format!("{}\nnext\n", "x".repeat(101));
+    let result = client::run(connect(addr), input.as_bytes(), output.clone(), config);
+    assert_eq!(
+        result.unwrap_err().to_string(),
+        "the server refused the message: the declared length 101 is over the limit \
+         of 100 bytes (use the server's --max-payload on the client too)"
+    );
+    assert_eq!(
+        output.contents(),
+        b"",
+        "an error reply is not printed as a reply"
+    );
+}
+
+/// A server that reads one message, then sends `reply` and says nothing
+/// more until the client leaves.
+fn stalling_server(reply: &'static [u8]) -> SocketAddr {
+    let listener = basic::testing::loopback_listener();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let (mut stream, _) = listener.accept()?;
+        stream.set_read_timeout(Some(basic::testing::TEST_TIMEOUT))?;
+        let mut message = [0u8; 128 + 5];
+        stream.read_exact(&mut message)?;
+        stream.write_all(reply)?;
+        stream.read_to_end(&mut Vec::new()) // until the client gives up
+    });
+    addr
+}
+
+#[test]
+fn a_reply_stalling_mid_payload_is_reported_with_the_payload_bytes_that_came() {
+    let reply = b"12                                                                                                                              Msg";
+    let (result, _) = run_client(stalling_server(reply), "hello\n", 128, false);
+    let err = result.unwrap_err().to_string();
+    assert!(
+        err.starts_with("no complete reply within 0.5s: got the header \"12 "),
+        "{err}"
+    );
+    assert!(
+        err.ends_with("declaring 12 payload bytes, then only 3 of them: \"Msg\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_reply_stalling_mid_header_is_reported_as_short_of_a_header() {
+    let (result, _) = run_client(stalling_server(b"12   "), "hello\n", 128, false);
+    let err = result.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "no complete reply within 0.5s: got \"12   \" (5 bytes), short of a whole header"
+    );
 }
 
 #[test]
@@ -136,6 +204,20 @@ fn check_passes_against_the_lesson_server() {
 fn check_passes_against_the_lesson_server_in_tutorial_settings() {
     let (report, out) = run_check(start(64, true), 64, true);
     assert!(report.all_passed(), "{out}");
+}
+
+#[test]
+fn a_check_failure_says_where_replies_that_look_alike_differ() {
+    // A 64-byte header where 128 are expected: the first 60 bytes of what
+    // came and of what was expected are the same "12" and spaces.
+    let (report, out) = run_check(start(64, false), 128, false);
+    assert!(!report.all_passed());
+    let spaces = " ".repeat(30);
+    let line = format!(
+        "where:    first difference at byte 64: expected \"{spaces}\" there, \
+         got \"          Msg received"
+    );
+    assert!(out.contains(&line), "{out}");
 }
 
 #[test]

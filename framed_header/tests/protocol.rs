@@ -227,6 +227,25 @@ fn a_peer_resetting_mid_payload_does_not_stop_the_server() {
 }
 
 #[test]
+fn an_error_reply_is_cut_to_the_payload_limit_so_a_peer_can_read_it() {
+    let mut stream = connect(start_with(8, 10, false));
+    send(&mut stream, b"11      ");
+    assert_eq!(read_to_close(&mut stream), b"10      !ERROR the");
+}
+
+#[test]
+fn a_peer_that_half_closes_after_a_split_message_gets_its_reply_then_a_close() {
+    // What `{ printf '%-64s' 5; sleep 3; printf '%-64s%s' '' hello; } | nc -N`
+    // does: half a header, the rest with the payload, then FIN at the end of
+    // input. The reply must still come, then our close, so that nc can exit.
+    let mut stream = connect(start());
+    send(&mut stream, &HEADER_5[..64]);
+    send(&mut stream, &[&HEADER_5[64..], b"hello"].concat());
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_to_close(&mut stream), REPLY);
+}
+
+#[test]
 fn the_protocol_goodbye_is_answered_then_the_connection_closes() {
     let mut stream = connect(start());
     send(
