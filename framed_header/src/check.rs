@@ -147,7 +147,7 @@ const PATTERN_CHUNK_BYTES: usize = 26 * 2520;
 /// Writes `len` bytes of `abc...z` over and over, one chunk at a time: the
 /// maximum payload may be up to 1 GiB, and memory must not follow it.
 /// ASCII, so that the payload is valid UTF-8.
-pub fn send_pattern(out: &mut impl Write, len: usize) -> io::Result<()> {
+fn send_pattern(out: &mut impl Write, len: usize) -> io::Result<()> {
     let chunk: Vec<u8> = (b'a'..=b'z').cycle().take(PATTERN_CHUNK_BYTES).collect();
     let mut left = len;
     while left > 0 {

@@ -346,6 +346,8 @@ impl MessageReader {
                 break; // the peer closed: clean if nothing came yet
             }
             self.header_got += n;
+            // Checks the whole start again, from byte 0: at most H bytes
+            // per read, cheap next to the read itself, and no state to keep.
             self.framing
                 .check_start(self.partial_header())
                 .map_err(FrameError::BadHeader)?;

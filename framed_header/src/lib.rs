@@ -30,7 +30,9 @@
 //! - [`frame::MessageReader::read_message`]: read *exactly* the header, then
 //!   *exactly* the payload, looping over short reads; never a byte more.
 //! - [`frame::Framing::parse_header`]: a stated grammar, checked byte by
-//!   byte, and the length checked against the limit before anything is read.
+//!   byte, and the length checked against the limit before anything is read;
+//!   [`frame::Framing::check_start`] applies it to a header still arriving,
+//!   so that garbage is refused at its first byte.
 //! - [`server::handle_client`]: how each way a connection can end (goodbye,
 //!   clean close, close mid-message, a protocol violation) is told apart.
 //!
