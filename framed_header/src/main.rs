@@ -85,7 +85,7 @@ struct CheckArgs {
 }
 
 fn main() -> ExitCode {
-    cli::exit_with(|| match Cli::parse().command {
+    cli::exit_with(|| match cli::parse::<Cli>().command {
         Command::Server {
             at,
             protocol,

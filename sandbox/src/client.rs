@@ -52,6 +52,9 @@ impl std::error::Error for TimeoutFired {}
 /// option that must be set before the handshake (a small receive buffer, as
 /// `tests/timeouts.rs` sets) can be.
 pub fn connect_with_timeout(addr: SocketAddr, timeout: Duration) -> anyhow::Result<TcpStream> {
+    // TODO: exercise 1: connect to `addr`, giving up after `timeout` with a
+    // `TimeoutFired` error that names `--connect-timeout` (sandbox/EXERCISES.md).
+    // BEGIN SOLUTION exercise 1
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .context("cannot create a socket")?;
     trace!("connect({addr}) with a timeout of {timeout:?}");
@@ -59,7 +62,8 @@ pub fn connect_with_timeout(addr: SocketAddr, timeout: Duration) -> anyhow::Resu
         Ok(()) => Ok(socket.into()),
         // The handshake did not finish in time: SYNs unanswered (a full
         // backlog, a firewall that drops packets, a machine that is off).
-        Err(err) if is_timeout(&err) => Err(TimeoutFired {
+        // socket2 reports that as `TimedOut` on every system.
+        Err(err) if err.kind() == io::ErrorKind::TimedOut => Err(TimeoutFired {
             option: "--connect-timeout",
             after: timeout,
             what: format!(
@@ -70,6 +74,60 @@ pub fn connect_with_timeout(addr: SocketAddr, timeout: Duration) -> anyhow::Resu
         .into()),
         Err(err) => Err(anyhow::Error::new(err).context(format!("cannot connect to {addr}"))),
     }
+    // STUB: let _ = (addr, timeout);
+    // STUB: todo!("exercise 1: connect with a timeout (sandbox/EXERCISES.md)")
+    // END SOLUTION exercise 1
+}
+
+/// The first wait before connecting again, in [`connect_with_retry`].
+pub const RETRY_FIRST_DELAY: Duration = Duration::from_millis(100);
+
+/// The longest wait between two attempts to connect.
+pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(5);
+
+/// How long to wait before retry number `retry` (0 for the first retry):
+/// [`RETRY_FIRST_DELAY`], doubling each time, never more than
+/// [`RETRY_MAX_DELAY`]. Exponential backoff: a server that is restarting is
+/// asked again soon, a server that is down for long is not hammered.
+pub fn backoff(retry: u32) -> Duration {
+    // TODO: exercise 3: 100 ms, 200 ms, 400 ms, ... capped at 5 s.
+    // BEGIN SOLUTION exercise 3
+    // checked_pow and saturating_mul: retry 40 must not overflow.
+    let factor = 2u32.checked_pow(retry).unwrap_or(u32::MAX);
+    RETRY_FIRST_DELAY
+        .saturating_mul(factor)
+        .min(RETRY_MAX_DELAY)
+    // END SOLUTION exercise 3
+}
+
+/// Calls `connect` until it succeeds, at most `retries` times more after the
+/// first failure, sleeping [`backoff`] in between (with `sleep`, so that a
+/// test can record the waits instead of waiting). Each retry is announced
+/// on stderr. Returns the last error when every attempt failed.
+pub fn connect_with_retry<T>(
+    mut connect: impl FnMut() -> anyhow::Result<T>,
+    retries: u32,
+    mut sleep: impl FnMut(Duration),
+) -> anyhow::Result<T> {
+    // TODO: exercise 3: try, and on failure wait backoff(n) and try again.
+    // BEGIN SOLUTION exercise 3
+    let mut retry = 0;
+    loop {
+        match connect() {
+            Ok(connected) => return Ok(connected),
+            Err(err) if retry < retries => {
+                let delay = backoff(retry);
+                eprintln!(
+                    "note: {}; retrying in {delay:?}",
+                    basic::errors::one_line(&err).trim_start_matches("error: ")
+                );
+                sleep(delay);
+                retry += 1;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    // END SOLUTION exercise 3
 }
 
 /// A read timeout is reported as `WouldBlock` on Unix (the kernel's
@@ -77,10 +135,15 @@ pub fn connect_with_timeout(addr: SocketAddr, timeout: Duration) -> anyhow::Resu
 /// Windows (`WSAETIMEDOUT`). Code that checks only one of them works on one
 /// system and fails on the other.
 pub fn is_timeout(err: &io::Error) -> bool {
+    // TODO: exercise 2: true for a read timeout, on every system.
+    // BEGIN SOLUTION exercise 2
     matches!(
         err.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
+    // STUB: let _ = err;
+    // STUB: false
+    // END SOLUTION exercise 2
 }
 
 /// What happened, as seen by the printing side.
@@ -150,6 +213,9 @@ fn print_replies(
                 output.flush().context("cannot print")?;
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            // TODO: exercise 2: a read timeout is not a lost connection: say
+            // which timeout fired, after how long (a `TimeoutFired` error).
+            // BEGIN SOLUTION exercise 2
             Err(err) if is_timeout(&err) => {
                 return Err(TimeoutFired {
                     option: "--read-timeout",
@@ -161,6 +227,8 @@ fn print_replies(
                 }
                 .into());
             }
+            // STUB: // (your match arm here)
+            // END SOLUTION exercise 2
             Err(err) => return Err(anyhow::Error::new(err).context("connection lost")),
         }
     }

@@ -49,6 +49,8 @@
 
 pub mod check;
 pub mod client;
+pub mod framing;
+pub mod homework;
 pub mod idle;
 pub mod naive;
 pub mod outbox;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use basic::cli::{self, parse_seconds};
 use clap::{Args, Parser, Subcommand};
+use sandbox::homework;
 use sandbox::room::Options;
 use sandbox::server::EventLoop;
 use sandbox::{DEFAULT_BACKLOG, DEFAULT_PORT};
@@ -45,9 +46,14 @@ struct ServerArgs {
 struct ClientArgs {
     #[command(flatten)]
     at: cli::Endpoint<DEFAULT_PORT>,
-    /// Give up connecting after this many seconds.
-    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
-    connect_timeout: f64,
+    /// Give up connecting after this many seconds (default: the operating system's own limit,
+    /// about two minutes on Linux).
+    #[arg(long, value_parser = parse_seconds)]
+    connect_timeout: Option<f64>,
+    /// If connecting fails (say, the server is restarting), try again this many times, waiting
+    /// 0.1 s, 0.2 s, 0.4 s, ... (at most 5 s) in between.
+    #[arg(long, default_value_t = 0)]
+    retry: u32,
     /// Give up when the server has sent nothing for this many seconds (default: wait for ever).
     #[arg(long, value_parser = parse_seconds)]
     read_timeout: Option<f64>,
@@ -71,22 +77,28 @@ struct CheckArgs {
 enum Command {
     /// Chat server on one thread (Ctrl-C stops it).
     ///
-    /// Example: sandbox server --port 0 --idle-timeout 60 --event-loop naive
+    /// Example: cargo run -p sandbox -- server --port 0 --idle-timeout 60 --event-loop naive
     Server(ServerArgs),
     /// Chat client: send each line of stdin, print what the server sends.
     ///
-    /// Example: sandbox client --connect-timeout 2 --read-timeout 30 --name alice
+    /// Example: cargo run -p sandbox -- client --connect-timeout 2 --read-timeout 30 --retry 5 --name alice
     Client(ClientArgs),
     /// Test whatever chat server listens at the address, written in any language.
     ///
-    /// Example: sandbox check --port 5003 --idle-timeout 2
+    /// Example: cargo run -p sandbox -- check --port 5003 --idle-timeout 2
     Check(CheckArgs),
+    /// The exercises: progress, hints, grading, and the student copy (see sandbox/README.md).
+    ///
+    /// Example: cargo run -p sandbox -- homework progress
+    #[command(subcommand)]
+    Homework(homework::Action),
 }
 
 fn main() -> ExitCode {
-    cli::exit_with(|| match Cli::parse().command {
+    cli::exit_with(|| match cli::parse::<Cli>().command {
         Command::Server(args) => serve(args),
         Command::Client(args) => chat(args),
+        Command::Homework(action) => homework::run(action),
         Command::Check(args) => {
             let addr = basic::net::resolve(&args.check.at.host, args.check.at.port)?[0];
             let idle = args.idle_timeout.map(Duration::from_secs_f64);
@@ -112,9 +124,18 @@ fn serve(args: ServerArgs) -> anyhow::Result<bool> {
 
 fn chat(args: ClientArgs) -> anyhow::Result<bool> {
     args.trace.apply();
-    let addr = basic::net::resolve(&args.at.host, args.at.port)?[0];
-    let stream =
-        sandbox::client::connect_with_timeout(addr, Duration::from_secs_f64(args.connect_timeout))?;
+    let connect_timeout = args.connect_timeout.map(Duration::from_secs_f64);
+    let connect_once = || match connect_timeout {
+        Some(timeout) => {
+            let addr = basic::net::resolve(&args.at.host, args.at.port)?[0];
+            sandbox::client::connect_with_timeout(addr, timeout)
+        }
+        None => basic::net::connect(&args.at.host, args.at.port),
+    };
+    let stream = match args.retry {
+        0 => connect_once()?,
+        retries => sandbox::client::connect_with_retry(connect_once, retries, std::thread::sleep)?,
+    };
     let first = args
         .name
         .map(|name| format!("/nick {name}\n"))

@@ -197,7 +197,11 @@ impl<S: Connection> Room<S> {
 
     /// Whether `--max-clients` is reached: the next client is refused.
     pub fn is_full(&self) -> bool {
+        // TODO: exercise 6: is the room at `--max-clients`?
+        // BEGIN SOLUTION exercise 6
         self.clients.len() >= self.options.max_clients
+        // STUB: false
+        // END SOLUTION exercise 6
     }
 
     /// Every client's id (the naive loop tries them all).
@@ -238,12 +242,16 @@ impl<S: Connection> Room<S> {
     /// Turns away a client over `--max-clients`: one notice, then close.
     /// The socket's send buffer is empty, so this one small write will not block.
     pub fn refuse(mut stream: S, peer: SocketAddr, max_clients: usize) {
+        // TODO: exercise 6: log it, send one `* ` notice, and close our side.
+        // BEGIN SOLUTION exercise 6
         log!("{peer} refused: the room is full ({max_clients} clients)");
         let line = protocol::notice(format!(
             "the room is full ({max_clients} clients); try again later"
         ));
         let _ = stream.write(line.as_bytes());
         stream.shutdown_write();
+        // STUB: let _ = (&mut stream, peer, max_clients);
+        // END SOLUTION exercise 6
     }
 
     fn free_guest_name(&mut self) -> String {
@@ -311,6 +319,13 @@ impl<S: Connection> Room<S> {
 
     /// One line from `id`: a message for the room, or a command.
     pub fn handle_line(&mut self, id: ClientId, line: &str) {
+        // Two commands this lesson adds to lesson 3's protocol (exercises 7, 8).
+        if let Some(action) = line.strip_prefix("/me ") {
+            return self.act(id, action);
+        }
+        if let Some(message) = line.strip_prefix("/msg ") {
+            return self.whisper(id, message);
+        }
         match protocol::parse(line) {
             Request::Say(text) => self.say(id, text),
             Request::Nick(name) => self.rename(id, name),
@@ -320,7 +335,9 @@ impl<S: Connection> Room<S> {
                 self.doom(id, Leaving::Quit);
             }
             Request::Unknown(command) => {
-                let text = format!("unknown command {command}; try /nick NAME, /who or /quit");
+                let text = format!(
+                    "unknown command {command}; try /nick NAME, /who, /me ACTION, /msg NAME TEXT or /quit"
+                );
                 self.queue_for(id, &protocol::notice(text));
             }
         }
@@ -364,6 +381,56 @@ impl<S: Connection> Room<S> {
         self.names.insert(new.to_string(), id);
         self.queue_for(id, &protocol::notice(format!("you are now {new}")));
         self.broadcast(Some(id), &protocol::notice(format!("{old} is now {new}")));
+    }
+
+    /// `/me waves`: everyone, the sender included, reads `* alice waves`.
+    fn act(&mut self, id: ClientId, action: &str) {
+        // TODO: exercise 7: a notice `* NAME ACTION` for the whole room.
+        // BEGIN SOLUTION exercise 7
+        let Some(client) = self.clients.get(&id) else {
+            return;
+        };
+        if action.trim().is_empty() {
+            self.queue_for(id, &protocol::notice("/me needs an action: /me waves"));
+            return;
+        }
+        let line = protocol::notice(format!("{} {}", client.name, action.trim()));
+        self.broadcast(None, &line);
+        // STUB: let text = format!("/me {action}: exercise 7 is not done yet");
+        // STUB: self.queue_for(id, &protocol::notice(text));
+        // END SOLUTION exercise 7
+    }
+
+    /// `/msg bob see you`: only bob reads `alice (private): see you`, and
+    /// alice gets `* to bob: see you`, or a notice if nobody is called bob.
+    fn whisper(&mut self, id: ClientId, message: &str) {
+        // TODO: exercise 8: find the client by name, queue the line for it
+        // alone, and confirm to the sender.
+        // BEGIN SOLUTION exercise 8
+        let (to, text) = message
+            .trim_start()
+            .split_once(' ')
+            .unwrap_or((message.trim(), ""));
+        if text.trim().is_empty() {
+            self.queue_for(id, &protocol::notice("usage: /msg NAME TEXT"));
+            return;
+        }
+        let Some(&target) = self.names.get(to) else {
+            self.queue_for(
+                id,
+                &protocol::notice(format!("nobody here is called {to:?}")),
+            );
+            return;
+        };
+        let Some(sender) = self.clients.get(&id) else {
+            return;
+        };
+        let line = protocol::chat_line(&format!("{} (private)", sender.name), text);
+        self.queue_for(target, &line);
+        self.queue_for(id, &protocol::notice(format!("to {to}: {text}")));
+        // STUB: let text = format!("/msg {message}: exercise 8 is not done yet");
+        // STUB: self.queue_for(id, &protocol::notice(text));
+        // END SOLUTION exercise 8
     }
 
     fn who(&mut self, id: ClientId) {
@@ -437,6 +504,9 @@ impl<S: Connection> Room<S> {
     /// Closes the clients that have been silent past `--idle-timeout`.
     /// Looks only at the timers that are due, not at every client.
     pub fn expire_idle(&mut self, now: Instant) {
+        // TODO: exercise 5: close every client whose idle timer is due and
+        // who has really been silent that long, with a notice to it.
+        // BEGIN SOLUTION exercise 5
         let Some(timeout) = self.options.idle_timeout else {
             return;
         };
@@ -454,6 +524,8 @@ impl<S: Connection> Room<S> {
             self.queue_for(id, &protocol::notice(text));
             self.doom(id, Leaving::Idle(timeout));
         }
+        // STUB: let _ = now;
+        // END SOLUTION exercise 5
     }
 
     /// When the next idle timer is due: the readiness loop waits no longer.

@@ -18,12 +18,14 @@ fn skipped(name: &str) -> bool {
     matches!(name, "target" | ".git" | ".ci" | ".pristine") || name.starts_with("target-")
 }
 
-/// Every file below `root`, as paths relative to it, skipping [`skipped`] folders.
+/// Every file below `root`, as paths relative to it, skipping build output,
+/// version history and CI (see `skipped`).
 pub fn workspace_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut folders = vec![PathBuf::new()];
     while let Some(folder) = folders.pop() {
-        let entries = fs::read_dir(root.join(&folder)).with_context(|| format!("cannot list {}", folder.display()))?;
+        let entries = fs::read_dir(root.join(&folder))
+            .with_context(|| format!("cannot list {}", folder.display()))?;
         for entry in entries {
             let entry = entry?;
             let relative = folder.join(entry.file_name());
@@ -43,20 +45,30 @@ pub fn workspace_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// regions are rewritten as `keep` says; with `pristine`, the rewritten
 /// files are also saved under [`PRISTINE_DIR`] for `reset`. Returns how many
 /// files held solutions.
-pub fn write_copy(root: &Path, dest: &Path, keep: &dyn Fn(u32) -> Keep, pristine: bool) -> anyhow::Result<usize> {
-    let root = root.canonicalize().with_context(|| format!("no workspace at {}", root.display()))?;
+pub fn write_copy(
+    root: &Path,
+    dest: &Path,
+    keep: &dyn Fn(u32) -> Keep,
+    pristine: bool,
+) -> anyhow::Result<usize> {
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("no workspace at {}", root.display()))?;
     if dest.exists() && dest.canonicalize()?.starts_with(&root) {
         bail!("the copy must go outside the workspace: {}", dest.display());
     }
     let mut rewritten = 0;
     for relative in workspace_files(&root)? {
         let bytes = fs::read(root.join(&relative))?;
-        let text = std::str::from_utf8(&bytes).ok().filter(|text| markers::has_solutions(text));
+        let text = std::str::from_utf8(&bytes)
+            .ok()
+            .filter(|text| markers::has_solutions(text));
         let Some(text) = text else {
             write_if_changed(&dest.join(&relative), &bytes)?;
             continue;
         };
-        let copy = markers::rewrite(text, keep).map_err(|err| anyhow::anyhow!("{}: {err}", relative.display()))?;
+        let copy = markers::rewrite(text, keep)
+            .map_err(|err| anyhow::anyhow!("{}: {err}", relative.display()))?;
         write_if_changed(&dest.join(&relative), copy.as_bytes())?;
         if pristine {
             write_if_changed(&dest.join(PRISTINE_DIR).join(&relative), copy.as_bytes())?;

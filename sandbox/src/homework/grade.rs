@@ -33,18 +33,42 @@ pub struct Outcome {
 /// runs them exercise by exercise.
 pub fn grade(workspace: &Path, target_dir: Option<&Path>) -> anyhow::Result<Vec<Outcome>> {
     let binary = build_tests(workspace, target_dir)?;
-    Ok(EXERCISES.iter().map(|exercise| run_exercise(&binary, workspace, exercise)).collect())
+    Ok(EXERCISES
+        .iter()
+        .map(|exercise| run_exercise(&binary, workspace, exercise))
+        .collect())
+}
+
+/// Like [`grade`], but a workspace whose tests do not build fails every
+/// exercise with that reason, so that grading a class goes on.
+pub fn grade_or_fail_all(workspace: &Path, target_dir: Option<&Path>) -> Vec<Outcome> {
+    grade(workspace, target_dir).unwrap_or_else(|err| {
+        let detail = format!("{err:#}");
+        EXERCISES
+            .iter()
+            .map(|exercise| Outcome {
+                exercise,
+                passed: false,
+                detail: detail.clone(),
+            })
+            .collect()
+    })
 }
 
 /// `cargo test --no-run` for the exercise tests; returns the test binary.
 fn build_tests(workspace: &Path, target_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cargo.current_dir(workspace).args(["test", "-p", "sandbox", "--test", TEST_TARGET, "--no-run"]);
+    cargo
+        .current_dir(workspace)
+        .args(["test", "-p", "sandbox", "--test", TEST_TARGET, "--no-run"]);
     cargo.args(["--message-format", "json-render-diagnostics", "--quiet"]);
     if let Some(dir) = target_dir {
         cargo.env("CARGO_TARGET_DIR", dir);
     }
-    let output = cargo.stderr(Stdio::inherit()).output().context("cannot run cargo")?;
+    let output = cargo
+        .stderr(Stdio::inherit())
+        .output()
+        .context("cannot run cargo")?;
     if !output.status.success() {
         bail!("the exercise tests do not compile (the compiler's messages are above)");
     }
@@ -67,7 +91,11 @@ fn executable_of(message: &str) -> Option<PathBuf> {
 /// Runs one exercise's tests (`exercise_NN_`), at most [`EXERCISE_TIME_LIMIT`].
 fn run_exercise(binary: &Path, workspace: &Path, exercise: &'static Exercise) -> Outcome {
     let filter = exercise.test_prefix();
-    let outcome = |passed, detail: String| Outcome { exercise, passed, detail };
+    let outcome = |passed, detail: String| Outcome {
+        exercise,
+        passed,
+        detail,
+    };
     let child = Command::new(binary)
         .current_dir(workspace.join("sandbox"))
         .args([filter.as_str(), "--test-threads", "2"])
@@ -98,7 +126,13 @@ fn run_exercise(binary: &Path, workspace: &Path, exercise: &'static Exercise) ->
     };
     let text = reader.join().unwrap_or_default();
     match status {
-        None => outcome(false, format!("timed out after {}s (an endless loop?)", EXERCISE_TIME_LIMIT.as_secs())),
+        None => outcome(
+            false,
+            format!(
+                "timed out after {}s (an endless loop?)",
+                EXERCISE_TIME_LIMIT.as_secs()
+            ),
+        ),
         Some(status) => summarise(&text, status.success(), exercise),
     }
 }
@@ -113,14 +147,27 @@ fn summarise(text: &str, success: bool, exercise: &'static Exercise) -> Outcome 
     let (passed_all, detail) = match (success, passed, failed.first()) {
         (true, 0, _) => (false, "no tests found for this exercise".to_string()),
         (true, n, _) => (true, format!("{n} tests passed")),
-        (false, _, Some(first)) => (false, format!("{} of {} tests failed, first: {first}", failed.len(), passed + failed.len())),
+        (false, _, Some(first)) => (
+            false,
+            format!(
+                "{} of {} tests failed, first: {first}",
+                failed.len(),
+                passed + failed.len()
+            ),
+        ),
         (false, _, None) => (false, "the tests crashed".to_string()),
     };
-    Outcome { exercise, passed: passed_all, detail }
+    Outcome {
+        exercise,
+        passed: passed_all,
+        detail,
+    }
 }
 
 fn count(text: &str, suffix: &str) -> usize {
-    text.lines().filter(|line| line.starts_with("test ") && line.ends_with(suffix)).count()
+    text.lines()
+        .filter(|line| line.starts_with("test ") && line.ends_with(suffix))
+        .count()
 }
 
 /// A human report: one line per exercise, where to look next, the score.
@@ -129,11 +176,20 @@ pub fn progress_text(outcomes: &[Outcome]) -> String {
     for outcome in outcomes {
         let mark = if outcome.passed { "done" } else { "todo" };
         let e = outcome.exercise;
-        text.push_str(&format!("{mark}  exercise {}: {} ({})\n", e.number, e.title, outcome.detail));
+        text.push_str(&format!(
+            "{mark}  exercise {}: {} ({})\n",
+            e.number, e.title, outcome.detail
+        ));
     }
     if let Some(next) = outcomes.iter().find(|outcome| !outcome.passed) {
         let e = next.exercise;
-        text.push_str(&format!("\nnext: exercise {}, {}\n  read: {}\n  code: {}\n", e.number, e.title, e.hint_location(), e.code));
+        text.push_str(&format!(
+            "\nnext: exercise {}, {}\n  read: {}\n  code: {}\n",
+            e.number,
+            e.title,
+            e.hint_location(),
+            e.code
+        ));
     }
     let score = outcomes.iter().filter(|outcome| outcome.passed).count();
     text.push_str(&format!("\nscore: {score}/{}\n", outcomes.len()));
@@ -215,7 +271,10 @@ mod tests {
     #[test]
     fn cargo_messages_give_the_executable() {
         let message = r#"{"reason":"compiler-artifact","target":{"name":"exercises"},"executable":"C:\\t\\exercises-1.exe","fresh":true}"#;
-        assert_eq!(executable_of(message), Some(PathBuf::from(r"C:\t\exercises-1.exe")));
+        assert_eq!(
+            executable_of(message),
+            Some(PathBuf::from(r"C:\t\exercises-1.exe"))
+        );
     }
 
     #[test]

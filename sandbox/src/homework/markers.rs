@@ -55,12 +55,27 @@ pub fn student_end(number: u32) -> String {
 
 /// Whether `source` holds any solution region.
 pub fn has_solutions(source: &str) -> bool {
-    source.contains(BEGIN)
+    source
+        .lines()
+        .any(|line| line.trim_start().starts_with(BEGIN))
+}
+
+/// Whether any line of `source` is a marker (begin, end or stub): in the
+/// student copy, none may be left. Only whole marker lines count, so that
+/// this tool's own documentation of the markers is not mistaken for one.
+pub fn has_markers(source: &str) -> bool {
+    source
+        .lines()
+        .map(str::trim_start)
+        .any(|line| [BEGIN, END, STUB].iter().any(|m| line.starts_with(m)))
 }
 
 /// The exercise numbers whose regions appear in `source`, in order.
 pub fn exercises_in(source: &str) -> Vec<u32> {
-    source.lines().filter_map(|line| line.trim().strip_prefix(BEGIN)?.trim().parse().ok()).collect()
+    source
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix(BEGIN)?.trim().parse().ok())
+        .collect()
 }
 
 /// Rewrites every region in `source`, asking `keep` what to do with each
@@ -74,7 +89,10 @@ pub fn rewrite(source: &str, keep: impl Fn(u32) -> Keep) -> Result<String, Marke
         match region.as_mut() {
             None if trimmed.starts_with(BEGIN) => region = Some(Region::open(line, at)?),
             None if trimmed.starts_with(END) || trimmed.starts_with(STUB) => {
-                return Err(MarkerError { line: at, problem: "marker outside a solution region".into() });
+                return Err(MarkerError {
+                    line: at,
+                    problem: "marker outside a solution region".into(),
+                });
             }
             None => push_line(&mut out, line),
             Some(open) if trimmed.starts_with(END) => {
@@ -83,13 +101,19 @@ pub fn rewrite(source: &str, keep: impl Fn(u32) -> Keep) -> Result<String, Marke
                 region = None;
             }
             Some(_) if trimmed.starts_with(BEGIN) => {
-                return Err(MarkerError { line: at, problem: "solution regions cannot nest".into() });
+                return Err(MarkerError {
+                    line: at,
+                    problem: "solution regions cannot nest".into(),
+                });
             }
             Some(open) => open.take(line),
         }
     }
     match region {
-        Some(open) => Err(MarkerError { line: open.line, problem: "region is never closed".into() }),
+        Some(open) => Err(MarkerError {
+            line: open.line,
+            problem: "region is never closed".into(),
+        }),
         None => Ok(out),
     }
 }
@@ -111,17 +135,28 @@ struct Region {
 impl Region {
     fn open(line: &str, at: usize) -> Result<Region, MarkerError> {
         let trimmed = line.trim_start();
-        let number = trimmed[BEGIN.len()..].trim().parse().map_err(|_| MarkerError {
-            line: at,
-            problem: format!("expected `{BEGIN}N`"),
-        })?;
+        let number = trimmed[BEGIN.len()..]
+            .trim()
+            .parse()
+            .map_err(|_| MarkerError {
+                line: at,
+                problem: format!("expected `{BEGIN}N`"),
+            })?;
         let indent = line[..line.len() - trimmed.len()].to_string();
-        Ok(Region { number, indent, line: at, solution: Vec::new(), stub: Vec::new() })
+        Ok(Region {
+            number,
+            indent,
+            line: at,
+            solution: Vec::new(),
+            stub: Vec::new(),
+        })
     }
 
     fn take(&mut self, line: &str) {
         match line.trim_start().strip_prefix(STUB) {
-            Some(stub) => self.stub.push(format!("{}{}", self.indent, stub.trim_start())),
+            Some(stub) => self
+                .stub
+                .push(format!("{}{}", self.indent, stub.trim_start())),
             None => self.solution.push(line.to_string()),
         }
     }
@@ -131,7 +166,10 @@ impl Region {
             Ok(number) if number == self.number => Ok(()),
             _ => Err(MarkerError {
                 line: at,
-                problem: format!("expected `{END}{}` (opened at line {})", self.number, self.line),
+                problem: format!(
+                    "expected `{END}{}` (opened at line {})",
+                    self.number, self.line
+                ),
             }),
         }
     }
@@ -139,17 +177,29 @@ impl Region {
     fn render(&self, keep: Keep) -> String {
         let mut out = String::new();
         match keep {
-            Keep::Solution => self.solution.iter().for_each(|line| push_line(&mut out, line)),
+            Keep::Solution => self
+                .solution
+                .iter()
+                .for_each(|line| push_line(&mut out, line)),
             Keep::Stub => {
-                push_line(&mut out, &format!("{}{}", self.indent, student_start(self.number)));
+                push_line(
+                    &mut out,
+                    &format!("{}{}", self.indent, student_start(self.number)),
+                );
                 for line in &self.stub {
                     push_line(&mut out, line);
                 }
                 if self.stub.is_empty() {
-                    let todo = format!("todo!(\"exercise {}: see sandbox/EXERCISES.md\")", self.number);
+                    let todo = format!(
+                        "todo!(\"exercise {}: see sandbox/EXERCISES.md\")",
+                        self.number
+                    );
                     push_line(&mut out, &format!("{}{todo}", self.indent));
                 }
-                push_line(&mut out, &format!("{}{}", self.indent, student_end(self.number)));
+                push_line(
+                    &mut out,
+                    &format!("{}{}", self.indent, student_end(self.number)),
+                );
             }
         }
         out
@@ -161,7 +211,12 @@ impl Region {
 pub fn reset(current: &str, pristine: &str, number: u32) -> Option<String> {
     let original = between(pristine, number)?;
     let (start, end) = span(current, number)?;
-    Some(format!("{}{}{}", &current[..start], original, &current[end..]))
+    Some(format!(
+        "{}{}{}",
+        &current[..start],
+        original,
+        &current[end..]
+    ))
 }
 
 fn between(source: &str, number: u32) -> Option<&str> {
@@ -176,7 +231,9 @@ fn span(source: &str, number: u32) -> Option<(usize, usize)> {
     let start = source.find(&start_marker)?;
     let start = start + source[start..].find('\n')? + 1;
     let end = start + source[start..].find(&end_marker)?;
-    let end = source[..end].rfind('\n').map_or(start, |newline| (newline + 1).max(start));
+    let end = source[..end]
+        .rfind('\n')
+        .map_or(start, |newline| (newline + 1).max(start));
     Some((start, end))
 }
 
@@ -184,20 +241,26 @@ fn span(source: &str, number: u32) -> Option<(usize, usize)> {
 mod tests {
     use super::*;
 
+    /// Fixtures write `@` for `//`: a marker line in this file would itself
+    /// be rewritten in the student copy.
+    fn fixture(text: &str) -> String {
+        text.replace('@', "//")
+    }
+
     const REFERENCE: &str = "\
 fn deadline() -> u32 {
-    // TODO: exercise 2: return the deadline
-    // BEGIN SOLUTION exercise 2
+    @ TODO: exercise 2: return the deadline
+    @ BEGIN SOLUTION exercise 2
     let secs = 30;
     secs
-    // STUB: 0
-    // END SOLUTION exercise 2
+    @ STUB: 0
+    @ END SOLUTION exercise 2
 }
 ";
 
     #[test]
     fn a_stubbed_region_keeps_only_the_stub_between_student_markers() {
-        let copy = rewrite(REFERENCE, |_| Keep::Stub).unwrap();
+        let copy = rewrite(&fixture(REFERENCE), |_| Keep::Stub).unwrap();
         assert_eq!(
             copy,
             "\
@@ -214,36 +277,46 @@ fn deadline() -> u32 {
 
     #[test]
     fn a_kept_region_loses_only_its_markers() {
-        let copy = rewrite(REFERENCE, |_| Keep::Solution).unwrap();
+        let copy = rewrite(&fixture(REFERENCE), |_| Keep::Solution).unwrap();
         assert!(copy.contains("    let secs = 30;\n    secs\n}"), "{copy}");
         assert!(!copy.contains("SOLUTION") && !copy.contains("STUB"));
     }
 
     #[test]
     fn a_region_without_a_stub_becomes_a_todo_naming_the_exercise() {
-        let source = "// BEGIN SOLUTION exercise 7\nx()\n// END SOLUTION exercise 7\n";
-        let copy = rewrite(source, |_| Keep::Stub).unwrap();
-        assert!(copy.contains("todo!(\"exercise 7: see sandbox/EXERCISES.md\")"), "{copy}");
+        let source = fixture("@ BEGIN SOLUTION exercise 7\nx()\n@ END SOLUTION exercise 7\n");
+        let copy = rewrite(&source, |_| Keep::Stub).unwrap();
+        assert!(
+            copy.contains("todo!(\"exercise 7: see sandbox/EXERCISES.md\")"),
+            "{copy}"
+        );
     }
 
     #[test]
     fn malformed_regions_are_refused_with_their_line() {
-        let unclosed = "a\n// BEGIN SOLUTION exercise 1\nb\n";
-        assert_eq!(rewrite(unclosed, |_| Keep::Stub).unwrap_err().line, 2);
-        let mismatched = "// BEGIN SOLUTION exercise 1\n// END SOLUTION exercise 2\n";
-        assert_eq!(rewrite(mismatched, |_| Keep::Stub).unwrap_err().line, 2);
-        let stray = "// END SOLUTION exercise 1\n";
-        assert_eq!(rewrite(stray, |_| Keep::Stub).unwrap_err().line, 1);
+        let unclosed = fixture("a\n@ BEGIN SOLUTION exercise 1\nb\n");
+        assert_eq!(rewrite(&unclosed, |_| Keep::Stub).unwrap_err().line, 2);
+        let mismatched = fixture("@ BEGIN SOLUTION exercise 1\n@ END SOLUTION exercise 2\n");
+        assert_eq!(rewrite(&mismatched, |_| Keep::Stub).unwrap_err().line, 2);
+        let stray = fixture("@ END SOLUTION exercise 1\n");
+        assert_eq!(rewrite(&stray, |_| Keep::Stub).unwrap_err().line, 1);
+    }
+
+    #[test]
+    fn documentation_of_the_markers_is_not_a_marker() {
+        let docs = "//! write `// BEGIN SOLUTION exercise 3` above\nlet s = \"// STUB: x\";\n";
+        assert!(!has_solutions(docs) && !has_markers(docs));
+        assert!(has_markers(&fixture(REFERENCE)));
     }
 
     #[test]
     fn exercises_are_listed_in_order() {
-        assert_eq!(exercises_in(REFERENCE), vec![2]);
+        assert_eq!(exercises_in(&fixture(REFERENCE)), vec![2]);
     }
 
     #[test]
     fn reset_puts_back_the_stub_and_nothing_else() {
-        let pristine = rewrite(REFERENCE, |_| Keep::Stub).unwrap();
+        let pristine = rewrite(&fixture(REFERENCE), |_| Keep::Stub).unwrap();
         let worked_on = pristine.replace("    0\n", "    let x = 1;\n    x + 1\n");
         assert_eq!(reset(&worked_on, &pristine, 2).unwrap(), pristine);
         assert_eq!(reset(&worked_on, &pristine, 9), None);

@@ -18,6 +18,135 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use clap::{Subcommand, ValueEnum};
+
+/// `sandbox homework ...`: what students and instructors can ask.
+#[derive(Subcommand, Debug)]
+pub enum Action {
+    /// Which exercises are done, where to look next, and a score (runs the exercises' tests).
+    ///
+    /// Example: cargo run -p sandbox -- homework progress
+    Progress,
+    /// A hint for an exercise, one step at a time.
+    ///
+    /// Example: cargo run -p sandbox -- homework hint 3 --step 2
+    Hint {
+        /// The exercise's number.
+        exercise: u32,
+        /// Which hint: 1 nudges, the last nearly gives it away.
+        #[arg(long, default_value_t = 1)]
+        step: usize,
+    },
+    /// Puts one exercise's code back as it was handed out (your other work stays).
+    ///
+    /// Example: cargo run -p sandbox -- homework reset 3
+    Reset {
+        /// The exercise's number.
+        exercise: u32,
+    },
+    /// For instructors: writes a copy of the workspace without the solutions, to hand out.
+    ///
+    /// Example: cargo run -p sandbox -- homework student-copy ../socket-lessons-student
+    StudentCopy {
+        /// A new folder, outside this workspace.
+        dest: PathBuf,
+    },
+    /// For instructors: grades a student's workspace, with output a script can read.
+    ///
+    /// Example: cargo run -p sandbox -- homework grade ../alice --format json
+    Grade {
+        /// The student's workspace folder.
+        submission: PathBuf,
+        /// How to print the result.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// For CI: proves every exercise fails in the student copy and passes with its answer.
+    ///
+    /// Example: cargo run -p sandbox -- homework verify
+    Verify {
+        /// Where to build the copies (default: a folder in the system's temporary folder).
+        #[arg(long)]
+        scratch: Option<PathBuf>,
+    },
+}
+
+/// Output formats for `grade`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+    Csv,
+}
+
+/// Runs one homework command; `Ok(false)` means "ran, but not everything passed".
+pub fn run(action: Action) -> anyhow::Result<bool> {
+    let here = std::env::current_dir().context("cannot read the current folder")?;
+    match action {
+        Action::Progress => {
+            let outcomes = grade::grade_or_fail_all(&find_workspace(&here)?, None);
+            print!("{}", grade::progress_text(&outcomes));
+            Ok(true)
+        }
+        Action::Hint { exercise, step } => {
+            print!("{}", hint(&find_workspace(&here)?, exercise, step)?);
+            Ok(true)
+        }
+        Action::Reset { exercise: number } => {
+            let exercise = exercise(number)?;
+            let file = copy::reset(&find_workspace(&here)?, number)?;
+            println!(
+                "exercise {number} ({}) is back as handed out, in {}",
+                exercise.title,
+                file.display()
+            );
+            Ok(true)
+        }
+        Action::StudentCopy { dest } => student_copy(&find_workspace(&here)?, &dest),
+        Action::Grade { submission, format } => grade_submission(&submission, format),
+        Action::Verify { scratch } => {
+            let scratch =
+                scratch.unwrap_or_else(|| std::env::temp_dir().join("sandbox-homework-verify"));
+            let report = verify::verify(&find_workspace(&here)?, &scratch, &mut std::io::stdout());
+            Ok(report.all_passed())
+        }
+    }
+}
+
+fn student_copy(root: &Path, dest: &Path) -> anyhow::Result<bool> {
+    if dest
+        .read_dir()
+        .is_ok_and(|mut entries| entries.next().is_some())
+    {
+        bail!(
+            "{} exists and is not empty; choose a new folder",
+            dest.display()
+        );
+    }
+    let files = copy::write_copy(root, dest, &|_| markers::Keep::Stub, true)?;
+    println!(
+        "wrote the student copy to {} ({files} files with exercises stubbed; no solutions, no git history)",
+        dest.display()
+    );
+    println!(
+        "check it: cd {} && cargo run -p sandbox -- homework progress",
+        dest.display()
+    );
+    Ok(true)
+}
+
+fn grade_submission(submission: &Path, format: Format) -> anyhow::Result<bool> {
+    let workspace = find_workspace(submission)?;
+    let outcomes = grade::grade_or_fail_all(&workspace, None);
+    let text = match format {
+        Format::Text => grade::progress_text(&outcomes),
+        Format::Json => grade::progress_json(&workspace, &outcomes),
+        Format::Csv => grade::progress_csv(&workspace, &outcomes),
+    };
+    print!("{text}");
+    // Grading ran: success, whatever the score (the score is in the output).
+    Ok(true)
+}
 
 /// The exercises' guide, relative to the workspace root.
 pub const EXERCISES_FILE: &str = "sandbox/EXERCISES.md";
@@ -60,19 +189,70 @@ fn anchor(heading: &str) -> String {
 }
 
 /// The exercises, in the order they are meant to be done.
-pub const EXERCISES: &[Exercise] = &[];
+pub const EXERCISES: &[Exercise] = &[
+    Exercise {
+        number: 1,
+        title: "a connect timeout",
+        code: "sandbox/src/client.rs, connect_with_timeout",
+    },
+    Exercise {
+        number: 2,
+        title: "a read timeout that says so",
+        code: "sandbox/src/client.rs, is_timeout and print_replies",
+    },
+    Exercise {
+        number: 3,
+        title: "reconnect with backoff",
+        code: "sandbox/src/client.rs, backoff and connect_with_retry",
+    },
+    Exercise {
+        number: 4,
+        title: "accept until WouldBlock",
+        code: "sandbox/src/naive.rs, accept_all",
+    },
+    Exercise {
+        number: 5,
+        title: "an idle timeout",
+        code: "sandbox/src/room.rs, Room::expire_idle",
+    },
+    Exercise {
+        number: 6,
+        title: "a full room",
+        code: "sandbox/src/room.rs, Room::is_full and Room::refuse",
+    },
+    Exercise {
+        number: 7,
+        title: "an action with /me",
+        code: "sandbox/src/room.rs, Room::act",
+    },
+    Exercise {
+        number: 8,
+        title: "a private message with /msg",
+        code: "sandbox/src/room.rs, Room::whisper",
+    },
+    Exercise {
+        number: 9,
+        title: "length-prefixed framing",
+        code: "sandbox/src/framing.rs, FrameBuffer::next_frame",
+    },
+];
 
 /// Finds the workspace root: the nearest folder, from `start` upwards,
 /// whose `Cargo.toml` declares `[workspace]`.
 pub fn find_workspace(start: &Path) -> anyhow::Result<PathBuf> {
-    let start = start.canonicalize().with_context(|| format!("no folder {}", start.display()))?;
+    let start = start
+        .canonicalize()
+        .with_context(|| format!("no folder {}", start.display()))?;
     for folder in start.ancestors() {
         let manifest = fs::read_to_string(folder.join("Cargo.toml")).unwrap_or_default();
         if manifest.lines().any(|line| line.trim() == "[workspace]") {
             return Ok(folder.to_path_buf());
         }
     }
-    bail!("{} is not inside the socket lessons workspace (run this from the workspace folder)", start.display())
+    bail!(
+        "{} is not inside the socket lessons workspace (run this from the workspace folder)",
+        start.display()
+    )
 }
 
 /// Looks an exercise up by number.
@@ -80,14 +260,20 @@ pub fn exercise(number: u32) -> anyhow::Result<&'static Exercise> {
     EXERCISES
         .iter()
         .find(|exercise| exercise.number == number)
-        .with_context(|| format!("there is no exercise {number}; they are numbered 1 to {}", EXERCISES.len()))
+        .with_context(|| {
+            format!(
+                "there is no exercise {number}; they are numbered 1 to {}",
+                EXERCISES.len()
+            )
+        })
 }
 
 /// Hint `step` (from 1) of an exercise, read from its section of `EXERCISES.md`:
 /// the text of its `<details><summary>Hint N</summary>` block.
 pub fn hint(workspace: &Path, number: u32, step: usize) -> anyhow::Result<String> {
     let exercise = exercise(number)?;
-    let guide = fs::read_to_string(workspace.join(EXERCISES_FILE)).with_context(|| format!("cannot read {EXERCISES_FILE}"))?;
+    let guide = fs::read_to_string(workspace.join(EXERCISES_FILE))
+        .with_context(|| format!("cannot read {EXERCISES_FILE}"))?;
     let section = guide
         .split("\n## ")
         .find(|section| section.starts_with(&exercise.heading()[3..]))
@@ -99,11 +285,17 @@ pub fn hint(workspace: &Path, number: u32, step: usize) -> anyhow::Result<String
     let body = text.split_once("</summary>").map_or("", |(_, body)| body);
     let body = body.split("</details>").next().unwrap_or("").trim();
     let more = if step < hints.len() {
-        format!("\n\n(more: sandbox homework hint {number} --step {})", step + 1)
+        format!(
+            "\n\n(more: sandbox homework hint {number} --step {})",
+            step + 1
+        )
     } else {
         String::new()
     };
-    Ok(format!("exercise {number}, hint {step} of {}:\n\n{body}{more}\n", hints.len()))
+    Ok(format!(
+        "exercise {number}, hint {step} of {}:\n\n{body}{more}\n",
+        hints.len()
+    ))
 }
 
 #[cfg(test)]
@@ -112,8 +304,14 @@ mod tests {
 
     #[test]
     fn anchors_follow_github() {
-        assert_eq!(anchor("Exercise 3: an idle timeout"), "exercise-3-an-idle-timeout");
-        assert_eq!(anchor("Exercise 10: `/me`, an action"), "exercise-10-me-an-action");
+        assert_eq!(
+            anchor("Exercise 3: an idle timeout"),
+            "exercise-3-an-idle-timeout"
+        );
+        assert_eq!(
+            anchor("Exercise 10: `/me`, an action"),
+            "exercise-10-me-an-action"
+        );
     }
 
     #[test]

@@ -1,0 +1,484 @@
+//! What the sandbox's test files share: a chat client with bounded reads, a
+//! server on port 0, and the chat scenarios. Each scenario takes the event
+//! loop to run on: `chat.rs` and `timeouts.rs` run them on the readiness
+//! loop, and `exercises.rs` runs them on the naive loop as exercise 4's
+//! tests, so both loops pass the very same tests.
+
+// Each test file uses only part of this module.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use basic::testing::{TEST_TIMEOUT, connect};
+use sandbox::room::Options;
+use sandbox::server::EventLoop;
+use socket2::{Domain, SockAddr, Socket, Type};
+
+pub const SANDBOX: &str = env!("CARGO_BIN_EXE_sandbox");
+
+/// A chat client for tests: writes lines, reads lines, every read bounded.
+pub struct Chatter {
+    pub reader: BufReader<TcpStream>,
+    pub stream: TcpStream,
+}
+
+impl Chatter {
+    /// Connects and reads the welcome notice, so that later reads see
+    /// only what the test provoked.
+    pub fn join(addr: SocketAddr) -> Chatter {
+        let stream = connect(addr);
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        let mut chatter = Chatter { reader, stream };
+        let welcome = chatter.line();
+        assert!(welcome.starts_with("* welcome, guest"), "{welcome:?}");
+        chatter
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.stream.write_all(line.as_bytes()).unwrap();
+    }
+
+    /// The next line, with its `\n`; panics after the test timeout.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => panic!("the server closed the connection"),
+            Ok(_) => line,
+            Err(err) => panic!("expected a line, got {err} (after {line:?})"),
+        }
+    }
+
+    /// Renames and waits for the confirmation.
+    pub fn nick(&mut self, name: &str) {
+        self.send(&format!("/nick {name}\n"));
+        assert_eq!(self.line(), format!("* you are now {name}\n"));
+    }
+
+    /// Reads until the server closes; returns what arrived.
+    pub fn until_closed(&mut self) -> String {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.reader, &mut rest)
+            .expect("the server should close");
+        rest
+    }
+}
+
+pub fn start(event_loop: EventLoop, options: Options) -> SocketAddr {
+    basic::testing::start_server(move |listener| {
+        sandbox::server::run(listener, event_loop, options)
+    })
+    .0
+}
+
+/// 1,000 clients in one process need about 2,000 file descriptors (both ends
+/// are here); macOS starts with 256. The rlimit crate raises the soft limit
+/// toward the hard one where the system allows (a no-op on Windows).
+pub fn raise_open_file_limit(wanted: u64) {
+    if let Err(err) = rlimit::increase_nofile_limit(wanted) {
+        eprintln!("note: cannot raise the open-file limit: {err}");
+    }
+}
+
+/// Asserts `elapsed` is at least `at_least` and less than 3 s more.
+pub fn assert_took(elapsed: Duration, at_least: Duration) {
+    assert!(
+        elapsed >= at_least.mul_f32(0.95) && elapsed < at_least + Duration::from_secs(3),
+        "took {elapsed:?}, expected about {at_least:?}"
+    );
+}
+
+/// A listener whose backlog is full, so that the next connect cannot
+/// complete: it listens with a backlog of 1 and never accepts, and we connect
+/// until a connect hangs. On Linux and macOS the kernel then drops new SYNs
+/// (the client retries, and times out); Windows answers a full backlog with
+/// a reset instead, so there this returns `None` and the test says so.
+///
+/// Why this and not an unroutable address such as 10.255.255.1: tests stay
+/// on loopback, and a sandboxed machine may have no route at all (the
+/// connect would fail at once with "network unreachable").
+pub fn listener_with_full_backlog() -> Option<(TcpListener, Vec<TcpStream>)> {
+    let listener = basic::net::listen_on(([127, 0, 0, 1], 0).into(), 1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(stream) => held.push(stream),
+            Err(err) if basic::checklist::is_timeout(&err) => return Some((listener, held)),
+            Err(err) => {
+                eprintln!("note: a full backlog answered {err}; no hanging connect here");
+                return None;
+            }
+        }
+    }
+    None
+}
+
+/// A server that accepts one client and says nothing until `release`.
+pub fn silent_server() -> (SocketAddr, mpsc::Sender<()>) {
+    let listener = basic::testing::loopback_listener();
+    let addr = listener.local_addr().unwrap();
+    let (release, released) = mpsc::channel::<()>();
+    thread::spawn(move || {
+        let (_stream, _) = listener.accept().unwrap();
+        let _ = released.recv_timeout(TEST_TIMEOUT); // holds the connection open, silent
+    });
+    (addr, release)
+}
+
+/// A client socket with a small receive buffer (set before connecting, as
+/// TCP fixes its window scale during the handshake), so that the server's
+/// writes to it fill up early and become partial.
+pub fn slow_reader(addr: SocketAddr) -> TcpStream {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket
+        .connect_timeout(&SockAddr::from(addr), TEST_TIMEOUT)
+        .unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
+    stream
+}
+
+/// Runs the binary and returns its stdout; fails the test if it runs
+/// longer than `limit` (longer than `run_command`'s bound: the idle checks
+/// alone take one idle period).
+pub fn run_bounded(args: &[&str], limit: Duration) -> String {
+    let mut child = Command::new(SANDBOX)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = thread::spawn(move || {
+        let mut out = String::new();
+        let _ = stdout.read_to_string(&mut out);
+        out
+    });
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("sandbox {args:?} ran longer than {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(20)); // polling for exit, not synchronising
+    }
+    reader.join().unwrap()
+}
+
+pub fn check_output(addr: SocketAddr, idle: Option<Duration>) -> (sandbox::check::Report, String) {
+    let mut out = Vec::new();
+    let report = sandbox::check::run(addr, Duration::from_secs(2), idle, &mut out);
+    (report, String::from_utf8(out).unwrap())
+}
+
+/// Only the idle checks, against a short idle timeout. (The chat checks
+/// would not pass there: their flood reader only reads, so a short idle
+/// timeout rightly closes it. Idleness counts what a client *sends*.)
+pub fn idle_check_output(addr: SocketAddr, idle: Duration) -> (sandbox::check::Report, String) {
+    let mut out = Vec::new();
+    let mut list = basic::checklist::Checklist::new(&mut out);
+    sandbox::check::idle_checks(&mut list, addr, Duration::from_secs(2), idle);
+    let report = list.finish();
+    (report, String::from_utf8(out).unwrap())
+}
+
+// The scenarios.
+
+pub fn a_line_reaches_every_other_client_and_not_the_sender(event_loop: EventLoop) {
+    let addr = start(event_loop, Options::default());
+    let mut alice = Chatter::join(addr);
+    let mut bob = Chatter::join(addr);
+    assert!(alice.line().ends_with(" joined\n"));
+    let mut carol = Chatter::join(addr);
+    assert!(alice.line().ends_with(" joined\n"));
+    assert!(bob.line().ends_with(" joined\n"));
+    alice.nick("alice");
+    assert!(bob.line().ends_with(" is now alice\n"));
+    assert!(carol.line().ends_with(" is now alice\n"));
+    alice.send("hello, room\n");
+    assert_eq!(bob.line(), "alice: hello, room\n");
+    assert_eq!(carol.line(), "alice: hello, room\n");
+    // The sender got nothing back: its next line is the answer to /who.
+    alice.send("/who\n");
+    assert!(alice.line().starts_with("* here (3): alice, guest"));
+}
+
+pub fn nick_refuses_taken_and_malformed_names(event_loop: EventLoop) {
+    let addr = start(
+        event_loop,
+        Options {
+            join_notices: false,
+            ..Options::default()
+        },
+    );
+    let mut alice = Chatter::join(addr);
+    let mut bob = Chatter::join(addr);
+    alice.nick("alice");
+    assert_eq!(bob.line(), "* guest1 is now alice\n"); // renames are always announced
+    bob.send("/nick alice\n");
+    assert_eq!(
+        bob.line(),
+        "* cannot rename to \"alice\": that name is taken\n"
+    );
+    bob.send("/nick a:b\n");
+    assert_eq!(
+        bob.line(),
+        "* cannot rename to \"a:b\": a name cannot contain ':'\n"
+    );
+    bob.send("/dance\n");
+    assert_eq!(
+        bob.line(),
+        "* unknown command /dance; try /nick NAME, /who, /me ACTION, /msg NAME TEXT or /quit\n"
+    );
+}
+
+pub fn quit_says_bye_closes_and_tells_the_room(event_loop: EventLoop) {
+    let addr = start(event_loop, Options::default());
+    let mut alice = Chatter::join(addr);
+    let mut bob = Chatter::join(addr);
+    alice.line(); // bob joined
+    bob.nick("bob");
+    alice.line(); // guest2 is now bob
+    bob.send("/quit\n");
+    assert_eq!(bob.until_closed(), "* bye\n");
+    assert_eq!(alice.line(), "* bob left (quit)\n");
+}
+
+pub fn a_line_split_across_many_writes_arrives_whole(event_loop: EventLoop) {
+    let addr = start(
+        event_loop,
+        Options {
+            join_notices: false,
+            ..Options::default()
+        },
+    );
+    let mut alice = Chatter::join(addr);
+    let mut bob = Chatter::join(addr);
+    alice.nick("alice");
+    bob.line(); // guest1 is now alice
+    let line = "written one byte at a time, crlf too\r\n";
+    for byte in line.as_bytes() {
+        alice.stream.write_all(&[*byte]).unwrap(); // TCP_NODELAY: one segment each
+    }
+    assert_eq!(bob.line(), "alice: written one byte at a time, crlf too\n");
+}
+
+pub fn an_over_long_line_is_refused_and_the_others_go_on(event_loop: EventLoop) {
+    let addr = start(event_loop, Options::default());
+    let mut alice = Chatter::join(addr);
+    let mut bob = Chatter::join(addr);
+    alice.line(); // bob joined
+    bob.nick("bob");
+    alice.line();
+    // No newline in sight: refused as soon as the limit is passed.
+    bob.send(&"x".repeat(5000));
+    let rest = bob.until_closed();
+    assert!(
+        rest.starts_with("* line too long (over 4096 bytes)"),
+        "{rest:?}"
+    );
+    assert_eq!(alice.line(), "* bob left (sent a line over 4096 bytes)\n");
+    let mut carol = Chatter::join(addr);
+    carol.send("still here\n");
+    assert!(alice.line().ends_with(" joined\n"));
+    assert!(alice.line().ends_with(": still here\n"));
+}
+
+pub fn over_max_clients_a_newcomer_gets_one_notice_and_is_closed(event_loop: EventLoop) {
+    let options = Options {
+        max_clients: 2,
+        join_notices: false,
+        ..Options::default()
+    };
+    let addr = start(event_loop, options);
+    let mut first = Chatter::join(addr);
+    let _second = Chatter::join(addr);
+    let mut third = connect(addr);
+    let mut refused = String::new();
+    std::io::Read::read_to_string(&mut third, &mut refused).unwrap();
+    assert_eq!(refused, "* the room is full (2 clients); try again later\n");
+    first.send("/who\n");
+    assert!(first.line().starts_with("* here (2): "));
+}
+
+pub fn a_thousand_concurrent_clients_all_receive_a_broadcast(event_loop: EventLoop) {
+    raise_open_file_limit(4_000);
+    const CLIENTS: usize = 1_000;
+    let options = Options {
+        join_notices: false,
+        ..Options::default()
+    };
+    let addr = start(event_loop, options);
+    let mut clients: Vec<Chatter> = (0..CLIENTS).map(|_| Chatter::join(addr)).collect();
+    clients[0].send("hello, thousand\n");
+    for (i, client) in clients.iter_mut().enumerate().skip(1) {
+        assert_eq!(client.line(), "guest1: hello, thousand\n", "client {i}");
+    }
+    // And each can send: the last one's line reaches the first.
+    clients[CLIENTS - 1].send("and back\n");
+    assert!(clients[0].line().ends_with(": and back\n"));
+}
+
+pub fn an_idle_client_is_closed_with_a_notice_and_the_room_hears_it(event_loop: EventLoop) {
+    let idle = Duration::from_millis(400);
+    let addr = start(
+        event_loop,
+        Options {
+            idle_timeout: Some(idle),
+            ..Options::default()
+        },
+    );
+    let mut watcher = Chatter::join(addr);
+    let mut idler = Chatter::join(addr);
+    let joined_at = Instant::now();
+    idler.nick("idler");
+    let idler_thread = std::thread::spawn(move || (idler.until_closed(), joined_at.elapsed()));
+    // The watcher keeps talking (each /who is activity) until it hears
+    // that the idler left; then the idler must have been told, in time.
+    let mut heard = Vec::new();
+    while !heard
+        .iter()
+        .any(|line: &String| line.contains("idler left"))
+    {
+        watcher.send("/who\n");
+        heard.push(watcher.line());
+        std::thread::sleep(idle / 8); // pacing the talk, not synchronising
+    }
+    let (rest, after) = idler_thread.join().unwrap();
+    assert!(
+        rest.ends_with("* idle for 0.4s; disconnecting\n"),
+        "{rest:?}"
+    );
+    assert!(
+        after >= idle && after < idle + Duration::from_secs(2),
+        "closed after {after:?}"
+    );
+    assert!(
+        heard.contains(&"* idler left (idle for 0.4s)\n".to_string()),
+        "{heard:?}"
+    );
+}
+
+pub fn a_slow_reader_gets_every_byte_in_order_through_partial_writes(event_loop: EventLoop) {
+    let addr = start(
+        event_loop,
+        Options {
+            join_notices: false,
+            ..Options::default()
+        },
+    );
+    let mut reader = BufReader::with_capacity(100, slow_reader(addr));
+    let mut welcome = String::new();
+    reader.read_line(&mut welcome).unwrap();
+    let mut sender = connect(addr);
+    sender.read_exact(&mut [0; 20]).unwrap(); // start of its welcome
+    // 48 KiB: under the 512 KiB outbox, over what the kernel buffers hold
+    // for a 4 KiB receive window, so the server's writes go partial.
+    let lines: Vec<String> = (0..1000)
+        .map(|i| format!("line {i:05} {}\n", "x".repeat(36)))
+        .collect();
+    let writer = thread::spawn(move || {
+        for line in &lines {
+            sender.write_all(line.as_bytes()).unwrap();
+        }
+        sender // kept open until the reader is done
+    });
+    for i in 0..1000 {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(
+            line,
+            format!("guest2: line {i:05} {}\n", "x".repeat(36)),
+            "{event_loop:?}"
+        );
+    }
+    drop(writer.join().unwrap());
+}
+
+pub fn a_reader_that_never_reads_is_dropped_and_the_room_is_told(event_loop: EventLoop) {
+    let addr = start(event_loop, Options::default());
+    let _stuck = slow_reader(addr); // never reads
+    let mut talker = BufReader::new(connect(addr));
+    let mut line = String::new();
+    talker.read_line(&mut line).unwrap(); // welcome
+    let mut sender = talker.get_ref().try_clone().unwrap();
+    let chunk = format!("{}\n", "y".repeat(1000));
+    let flood = thread::spawn(move || {
+        // 8 MiB: more than kernel buffers and the 512 KiB outbox hold.
+        for _ in 0..8 * 1024 {
+            if sender.write_all(chunk.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    line.clear();
+    while !line.contains("left (too slow") {
+        line.clear();
+        assert!(
+            talker.read_line(&mut line).unwrap() > 0,
+            "{event_loop:?}: closed"
+        );
+    }
+    assert_eq!(
+        line,
+        "* guest1 left (too slow: 524288 bytes waited unread)\n"
+    );
+    flood.join().unwrap();
+}
+
+pub fn lesson_3_chat_checks_pass(event_loop: EventLoop) {
+    let addr = start(event_loop, Options::default());
+    let (report, out) = check_output(addr, None);
+    assert!(report.all_passed(), "{event_loop:?}:\n{out}");
+    assert!(
+        out.contains(&format!("ok {}\n", multiclients_threaded::check::STALL)),
+        "{out}"
+    );
+}
+
+pub fn idle_checks_pass(event_loop: EventLoop) {
+    let idle = Duration::from_millis(500);
+    let addr = start(
+        event_loop,
+        Options {
+            idle_timeout: Some(idle),
+            ..Options::default()
+        },
+    );
+    let (report, out) = idle_check_output(addr, idle);
+    assert_eq!(report.passed.len(), 3, "{event_loop:?}:\n{out}");
+    assert!(report.all_passed(), "{event_loop:?}:\n{out}");
+}
+
+/// With only a few file descriptors (`ulimit -n`), accept fails with "too
+/// many open files": the server must log it, keep serving the clients it
+/// has, and accept the waiting ones once others leave. Unix only (`sh`,
+/// `ulimit`).
+#[cfg(unix)]
+pub fn out_of_file_descriptors_accept_fails_is_logged_and_the_server_goes_on(event_loop: &str) {
+    let script =
+        format!("ulimit -n 16 && exec {SANDBOX} server --port 0 --event-loop {event_loop}");
+    let server = basic::testing::ServerProcess::start("sh", &["-c", &script]);
+    // The kernel completes all 16 handshakes (the backlog is large);
+    // the server runs out of descriptors before accepting them all.
+    let clients: Vec<_> = (0..16)
+        .map(|_| basic::testing::connect(server.addr))
+        .collect();
+    server.expect_line("accept failed: ");
+    let last = clients.last().unwrap().try_clone().unwrap();
+    // All but the last (the newest, still in the backlog: accept takes the
+    // oldest first) leave; their descriptors free up for it.
+    drop(clients);
+    let mut waiting = BufReader::new(last);
+    let mut welcome = String::new();
+    waiting.read_line(&mut welcome).unwrap();
+    assert!(
+        welcome.starts_with("* welcome, guest"),
+        "{event_loop}: {welcome:?}"
+    );
+}
