@@ -198,6 +198,54 @@ pub fn run_command(binary: &str, args: &[&str], stdin: &[u8]) -> Finished {
     }
 }
 
+/// The contract's error for a port that is taken: `BINARY server --port P`
+/// exits non-zero with one line, `error: cannot listen on ...: address
+/// already in use (is another server running? try --port 0)`.
+pub fn assert_taken_port_is_one_line_error(binary: &str) {
+    let taken = loopback_listener();
+    let port = taken.local_addr().expect("listener has an address").port();
+    let server = run_command(binary, &["server", "--port", &port.to_string()], b"");
+    assert!(
+        !server.status.success(),
+        "{binary} server started on a taken port"
+    );
+    assert_eq!(
+        server.stderr,
+        format!(
+            "error: cannot listen on 127.0.0.1:{port}: address already in use \
+             (is another server running? try --port 0)\n"
+        )
+    );
+}
+
+/// The contract's error for a refused connection: `BINARY client --port P`
+/// where nothing listens exits non-zero with one line naming the address,
+/// `connection refused`, and the hint.
+pub fn assert_refused_connection_is_one_line_error(binary: &str) {
+    // The listener is closed at the end of this statement: nothing listens there now.
+    let port = loopback_listener()
+        .local_addr()
+        .expect("listener has an address")
+        .port();
+    let client = run_command(binary, &["client", "--port", &port.to_string()], b"hello\n");
+    assert!(
+        !client.status.success(),
+        "{binary} client succeeded with no server"
+    );
+    let stderr = &client.stderr;
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("error: cannot connect to 127.0.0.1:{port}: ")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with(
+            "connection refused (is the server running, on this host and port? start it first)\n"
+        ),
+        "{stderr}"
+    );
+}
+
 fn read_all_in_background(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
     thread::spawn(move || {
         let mut bytes = Vec::new();

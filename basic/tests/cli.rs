@@ -85,43 +85,12 @@ fn a_client_queued_behind_a_server_that_exits_reports_the_lost_connection() {
 
 #[test]
 fn a_taken_port_is_one_line_error_with_a_hint() {
-    let taken = basic::testing::loopback_listener();
-    let port = taken.local_addr().unwrap().port().to_string();
-    let server = run_command(BASIC, &["server", "--port", &port], b"");
-    assert!(!server.status.success());
-    assert_eq!(
-        server.stderr,
-        format!(
-            "error: cannot listen on 127.0.0.1:{port}: address already in use \
-             (is another server running? try --port 0)\n"
-        )
-    );
+    basic::testing::assert_taken_port_is_one_line_error(BASIC);
 }
 
 #[test]
 fn a_refused_connection_is_one_line_error_with_a_hint() {
-    let port = basic::testing::loopback_listener()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
-    let client = run_command(BASIC, &["client", "--port", &port], b"hello\n");
-    assert!(!client.status.success());
-    assert_eq!(client.stderr.lines().count(), 1, "{}", client.stderr);
-    assert!(
-        client
-            .stderr
-            .starts_with("error: cannot connect to 127.0.0.1:"),
-        "{}",
-        client.stderr
-    );
-    assert!(
-        client
-            .stderr
-            .contains("connection refused (is the server running"),
-        "{}",
-        client.stderr
-    );
+    basic::testing::assert_refused_connection_is_one_line_error(BASIC);
 }
 
 #[test]

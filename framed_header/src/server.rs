@@ -13,9 +13,6 @@ use basic::{log, trace};
 use crate::frame::{FrameError, Framing, MessageReader};
 use crate::{ERROR_PREFIX, REPLY, is_disconnect};
 
-/// After a failed `accept`, wait this long before trying again, so that a
-/// lasting failure (out of file descriptors) does not spin the CPU.
-pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 /// After a last reply (an error, or the goodbye's), how long we keep reading
 /// (and dropping) what the peer still sends, so that our close does not
 /// destroy the reply.
@@ -35,20 +32,13 @@ pub struct Config {
 
 /// Accepts clients for ever, each on its own thread, and never returns: a
 /// failed `accept` (out of file descriptors, say) is logged and retried
-/// after [`ACCEPT_RETRY_DELAY`]. The `Result` is there so that `run` has
+/// (see `multiclients::server::accept_next`). The `Result` is there so that `run` has
 /// the same shape as every lesson's server (`basic::testing::start_server`).
 pub fn run(listener: TcpListener, config: Config) -> anyhow::Result<()> {
     loop {
-        // accept() blocks until a completed handshake waits in the backlog.
-        let (stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                log!("accept failed: {err}; still listening");
-                thread::sleep(ACCEPT_RETRY_DELAY);
-                continue;
-            }
-        };
-        trace!("accept() -> {peer}");
+        // Lesson 2's accept step: blocks until a completed handshake waits
+        // in the backlog; a failed accept is logged and retried.
+        let (stream, peer) = multiclients::server::accept_next(&listener);
         // The thread owns the stream: when it returns, the stream is
         // dropped and the connection closed, whatever happened.
         let spawned = thread::Builder::new()

@@ -140,18 +140,7 @@ fn check_binary_passes_against_the_server_binary() {
 
 #[test]
 fn a_taken_port_is_one_line_error_with_a_hint() {
-    let taken = basic::testing::loopback_listener();
-    let port = taken.local_addr().unwrap().port().to_string();
-    let server = run_command(FRAMED, &["server", "--port", &port], b"");
-    assert!(!server.status.success());
-    assert!(
-        server
-            .stderr
-            .ends_with("(is another server running? try --port 0)\n"),
-        "{}",
-        server.stderr
-    );
-    assert_eq!(server.stderr.lines().count(), 1);
+    basic::testing::assert_taken_port_is_one_line_error(FRAMED);
 }
 
 #[test]
@@ -169,20 +158,8 @@ fn a_header_too_small_for_the_limit_is_one_line_error() {
 }
 
 #[test]
-fn a_refused_connection_is_one_line_error_and_a_failure_status() {
-    let port = {
-        let listener = basic::testing::loopback_listener();
-        listener.local_addr().unwrap().port().to_string()
-    }; // the listener is closed here: nobody listens on that port now
-    let client = run_command(FRAMED, &["client", "--port", &port], b"hello\n");
-    assert!(!client.status.success());
-    assert!(client.stderr.starts_with("error: "), "{}", client.stderr);
-    assert!(
-        client.stderr.contains("connection refused"),
-        "{}",
-        client.stderr
-    );
-    assert_eq!(client.stderr.lines().count(), 1, "{}", client.stderr);
+fn a_refused_connection_is_one_line_error_with_a_hint() {
+    basic::testing::assert_refused_connection_is_one_line_error(FRAMED);
 }
 
 // ---- The tutorial's own Python code, when python3 is installed ----

@@ -24,8 +24,8 @@
 //! ```
 //!
 //! ## What to look for
-//! - [`server::run`]: the accept loop, and what it does when one `accept`
-//!   fails (log it, go on).
+//! - [`server::run`]: the accept loop; [`server::accept_next`]: what it does
+//!   when one `accept` fails (log it, go on). Lessons 3 and 4 reuse it.
 //! - The server's log: `client connected` for the second client appears only
 //!   after `client left` for the first.
 //!

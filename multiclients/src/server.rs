@@ -1,7 +1,7 @@
 //! The server side: accept clients one after another, for ever, and echo
 //! each with lesson 1's code.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
@@ -16,24 +16,35 @@ pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 pub fn run(listener: TcpListener) -> anyhow::Result<()> {
     let mut served: u64 = 0;
     loop {
-        // accept() takes the oldest completed connection from the backlog,
-        // blocking until there is one. Clients that connected while we were
-        // busy have been waiting there, their bytes buffered by the kernel.
-        let (stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                // One failed accept (a client that reset while queued, or no
-                // file descriptors left) is no reason to stop serving.
-                log!("accept failed: {err}; still listening");
-                thread::sleep(ACCEPT_RETRY_DELAY);
-                continue;
-            }
-        };
-        trace!("accept() -> {peer}");
+        let (stream, peer) = accept_next(&listener);
         served += 1;
         log!("accepted client #{served}; any later client waits in the backlog");
         // The whole conversation happens here, so the next accept() waits
         // until this client leaves: that is what "iterative" means.
         basic::server::handle_client(stream, peer);
+    }
+}
+
+/// The next client, however long it takes. Lessons 3 and 4 use it too.
+pub fn accept_next(listener: &TcpListener) -> (TcpStream, SocketAddr) {
+    loop {
+        // accept() takes the oldest completed connection from the backlog,
+        // blocking until there is one. Clients that connected while we were
+        // busy have been waiting there, their bytes buffered by the kernel.
+        match listener.accept() {
+            Ok((stream, peer)) => {
+                trace!("accept() -> {peer}");
+                return (stream, peer);
+            }
+            Err(err) => {
+                // One failed accept (a client that reset while queued, or no
+                // file descriptors left) is no reason to stop serving.
+                log!(
+                    "accept failed: {}; still listening",
+                    basic::errors::describe_io(&err)
+                );
+                thread::sleep(ACCEPT_RETRY_DELAY);
+            }
+        }
     }
 }

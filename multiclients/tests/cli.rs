@@ -32,16 +32,5 @@ fn check_binary_passes_against_the_server_binary() {
 
 #[test]
 fn a_taken_port_is_one_line_error_with_a_hint() {
-    let taken = basic::testing::loopback_listener();
-    let port = taken.local_addr().unwrap().port().to_string();
-    let server = run_command(MULTICLIENTS, &["server", "--port", &port], b"");
-    assert!(!server.status.success());
-    assert!(
-        server
-            .stderr
-            .ends_with("(is another server running? try --port 0)\n"),
-        "{}",
-        server.stderr
-    );
-    assert_eq!(server.stderr.lines().count(), 1);
+    basic::testing::assert_taken_port_is_one_line_error(MULTICLIENTS);
 }

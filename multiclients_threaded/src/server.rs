@@ -61,10 +61,6 @@ pub const THREAD_STACK_BYTES: usize = 256 * 1024;
 pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
 pub const LINGER_BYTES: usize = 1024 * 1024;
 
-/// After a failed `accept`, wait this long before trying again, so that a
-/// lasting failure (out of file descriptors) does not spin the CPU.
-pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
-
 /// The server's settings (the command line's `server` options).
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -92,8 +88,8 @@ impl Default for ServerOptions {
     }
 }
 
-/// Serves clients at once, one thread each, for ever. Returns only if the
-/// listener itself fails.
+/// Serves clients at once, one thread each, for ever: this never returns
+/// (the `Result` keeps every lesson's `run` alike).
 pub fn run(listener: TcpListener, options: &ServerOptions) -> anyhow::Result<()> {
     let room = Arc::new(Room::new(
         options.max_clients,
@@ -102,19 +98,10 @@ pub fn run(listener: TcpListener, options: &ServerOptions) -> anyhow::Result<()>
     ));
     let mut next_id: ClientId = 0;
     loop {
-        // accept() blocks until a client has completed the handshake (the
-        // kernel did it, in the backlog), and returns that client's socket.
-        let (stream, peer) = match listener.accept() {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                // One failed accept (a client that reset while queued, no
-                // file descriptors left) is no reason to stop serving.
-                log!("accept failed: {err}; still listening");
-                thread::sleep(ACCEPT_RETRY_DELAY);
-                continue;
-            }
-        };
-        trace!("accept() -> {peer}");
+        // Lesson 2's accept step: blocks until a client has completed the
+        // handshake (the kernel did it, in the backlog); a failed accept is
+        // logged and retried.
+        let (stream, peer) = multiclients::server::accept_next(&listener);
         next_id += 1;
         spawn_client(stream, peer, next_id, &room, options);
     }

@@ -61,35 +61,12 @@ fn no_join_notices_is_accepted_by_the_binary() {
 
 #[test]
 fn a_refused_connection_is_one_line_error_with_a_hint() {
-    let port = {
-        let listener = basic::testing::loopback_listener();
-        listener.local_addr().unwrap().port().to_string()
-    }; // the listener is closed here: nothing listens on that port
-    let client = run_command(BIN, &["client", "--port", &port], b"hi\n");
-    assert!(!client.status.success());
-    assert!(
-        client
-            .stderr
-            .ends_with("(is the server running, on this host and port? start it first)\n"),
-        "{}",
-        client.stderr
-    );
-    assert_eq!(client.stderr.lines().count(), 1, "{}", client.stderr);
+    basic::testing::assert_refused_connection_is_one_line_error(BIN);
 }
 
 #[test]
 fn a_taken_port_is_one_line_error_with_a_hint() {
-    let taken = basic::testing::loopback_listener();
-    let port = taken.local_addr().unwrap().port().to_string();
-    let server = run_command(BIN, &["server", "--port", &port], b"");
-    assert!(!server.status.success());
-    assert!(
-        server
-            .stderr
-            .ends_with("(is another server running? try --port 0)\n"),
-        "{}",
-        server.stderr
-    );
+    basic::testing::assert_taken_port_is_one_line_error(BIN);
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use basic::testing::{ServerProcess, run_command};
+use basic::testing::ServerProcess;
 use common::{SANDBOX, run_bounded};
 
 #[test]
@@ -26,35 +26,12 @@ fn check_binary_passes_against_the_server_binary() {
 
 #[test]
 fn a_taken_port_is_one_line_error_with_a_hint() {
-    let taken = basic::testing::loopback_listener();
-    let port = taken.local_addr().unwrap().port().to_string();
-    let server = run_command(SANDBOX, &["server", "--port", &port], b"");
-    assert!(!server.status.success());
-    assert!(
-        server
-            .stderr
-            .ends_with("(is another server running? try --port 0)\n"),
-        "{}",
-        server.stderr
-    );
+    basic::testing::assert_taken_port_is_one_line_error(SANDBOX);
 }
 
 #[test]
 fn a_refused_connection_is_one_line_error_with_a_hint() {
-    let port = basic::testing::loopback_listener()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string(); // closed at once
-    let client = run_command(SANDBOX, &["client", "--port", &port], b"");
-    assert!(!client.status.success());
-    assert!(
-        client
-            .stderr
-            .contains("connection refused (is the server running"),
-        "{}",
-        client.stderr
-    );
+    basic::testing::assert_refused_connection_is_one_line_error(SANDBOX);
 }
 
 #[cfg(unix)]
