@@ -17,6 +17,9 @@ pub const TEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A listener on `127.0.0.1` with a port the kernel chose.
 pub fn loopback_listener() -> TcpListener {
+    // Whoever asks for a listener runs a server in this process: its event
+    // log would only flood the test output.
+    crate::trace::silence_logs();
     crate::net::listen_on(([127, 0, 0, 1], 0).into(), crate::net::DEFAULT_BACKLOG)
         .expect("cannot listen on 127.0.0.1:0")
 }

@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static TRACING: AtomicBool = AtomicBool::new(false);
+static LOGGING: AtomicBool = AtomicBool::new(true);
 
 /// Turns on `--trace` output for the whole process.
 pub fn enable() {
@@ -22,15 +23,29 @@ pub fn enabled() -> bool {
     TRACING.load(Ordering::Relaxed)
 }
 
+/// Turns off [`log!`](crate::log) output for the whole process: tests that
+/// run servers in-process use it, as they read no log and the test
+/// harness does not capture these lines.
+pub fn silence_logs() {
+    LOGGING.store(false, Ordering::Relaxed);
+}
+
+/// Whether [`log!`](crate::log) prints.
+pub fn logging() -> bool {
+    LOGGING.load(Ordering::Relaxed)
+}
+
 /// Prints one event line on stdout, e.g. `log!("client connected: {peer}")`.
 #[macro_export]
 macro_rules! log {
-    ($($arg:tt)*) => {{
-        use ::std::io::Write as _;
-        let mut stdout = ::std::io::stdout().lock();
-        let _ = writeln!(stdout, $($arg)*);
-        let _ = stdout.flush();
-    }};
+    ($($arg:tt)*) => {
+        if $crate::trace::logging() {
+            use ::std::io::Write as _;
+            let mut stdout = ::std::io::stdout().lock();
+            let _ = writeln!(stdout, $($arg)*);
+            let _ = stdout.flush();
+        }
+    };
 }
 
 /// With `--trace`, prints one socket call on stderr, e.g.

@@ -40,7 +40,8 @@
 //! Framing: lessons 1 to 3 treat the stream as bytes or as `\n`-ended lines;
 //! here a message may contain anything, newlines included, because its
 //! length says where it ends. Thread per client as in lesson 3; the socket
-//! setup and the `check` harness come from lesson 1 ([`basic`]).
+//! setup and the `check` harness come from lesson 1 ([`basic`]), the accept
+//! step from lesson 2 ([`multiclients::server::accept_next`]).
 //!
 //! ## Limits, on purpose
 //! One thread per client (thousands of clients means thousands of threads;

@@ -43,7 +43,8 @@
 //! line protocol with its own [`protocol`] module instead of raw echo.
 //! `basic` still provides the setup ([`basic::net`]), the output
 //! ([`basic::log!`], [`basic::trace!`]) and the check harness
-//! ([`basic::checklist`]).
+//! ([`basic::checklist`]); the accept step is lesson 2's
+//! ([`multiclients::server::accept_next`]).
 //!
 //! ## Limits, on purpose
 //! Two threads per client: a few thousand clients are fine, ten thousand are
