@@ -90,17 +90,25 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Puts exercise `number` back as the student copy first had it.
-pub fn reset(workspace: &Path, number: u32) -> anyhow::Result<PathBuf> {
+/// Puts exercise `number` back as the student copy first had it, in every
+/// file where it has a part; returns those files.
+pub fn reset(workspace: &Path, number: u32) -> anyhow::Result<Vec<PathBuf>> {
     let pristine_root = workspace.join(PRISTINE_DIR);
+    let mut restored_files = Vec::new();
     for relative in workspace_files(&pristine_root)? {
         let pristine = fs::read_to_string(pristine_root.join(&relative))?;
         let current_path = workspace.join(&relative);
         let current = fs::read_to_string(&current_path)?;
         if let Some(restored) = markers::reset(&current, &pristine, number) {
             fs::write(&current_path, restored)?;
-            return Ok(relative);
+            restored_files.push(relative);
         }
     }
-    bail!("exercise {number} was not found between its `your code` lines in this copy")
+    if restored_files.is_empty() {
+        bail!(
+            "exercise {number} was not found between its `your code` lines \
+             (run this in a student copy, and keep those lines)"
+        );
+    }
+    Ok(restored_files)
 }

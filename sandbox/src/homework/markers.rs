@@ -206,35 +206,48 @@ impl Region {
     }
 }
 
-/// Replaces the student's part of exercise `number` in `current` by the
-/// same part of `pristine` (the file as the student copy first had it).
+/// Replaces every student part of exercise `number` in `current` (an
+/// exercise may have several) by the same part of `pristine`, the file as
+/// the student copy first had it. `None` if the file has no such part.
 pub fn reset(current: &str, pristine: &str, number: u32) -> Option<String> {
-    let original = between(pristine, number)?;
-    let (start, end) = span(current, number)?;
-    Some(format!(
-        "{}{}{}",
-        &current[..start],
-        original,
-        &current[end..]
-    ))
+    let originals = spans(pristine, number);
+    let parts = spans(current, number);
+    if parts.is_empty() || parts.len() != originals.len() {
+        return None;
+    }
+    let mut out = String::with_capacity(current.len());
+    let mut copied_up_to = 0;
+    for ((start, end), (from, to)) in parts.into_iter().zip(originals) {
+        out.push_str(&current[copied_up_to..start]);
+        out.push_str(&pristine[from..to]);
+        copied_up_to = end;
+    }
+    out.push_str(&current[copied_up_to..]);
+    Some(out)
 }
 
-fn between(source: &str, number: u32) -> Option<&str> {
-    let (start, end) = span(source, number)?;
-    Some(&source[start..end])
-}
-
-/// The byte range strictly between the student's start and end lines.
-fn span(source: &str, number: u32) -> Option<(usize, usize)> {
-    let start_marker = student_start(number);
-    let end_marker = student_end(number);
-    let start = source.find(&start_marker)?;
-    let start = start + source[start..].find('\n')? + 1;
-    let end = start + source[start..].find(&end_marker)?;
-    let end = source[..end]
-        .rfind('\n')
-        .map_or(start, |newline| (newline + 1).max(start));
-    Some((start, end))
+/// The byte ranges strictly between each pair of the student's start and
+/// end lines for exercise `number`, in order.
+fn spans(source: &str, number: u32) -> Vec<(usize, usize)> {
+    let (start_marker, end_marker) = (student_start(number), student_end(number));
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = source[from..].find(&start_marker) {
+        let Some(line_end) = source[from + at..].find('\n') else {
+            break;
+        };
+        let start = from + at + line_end + 1;
+        let Some(end_at) = source[start..].find(&end_marker) else {
+            break;
+        };
+        // Back to the start of the end marker's line (keep its indentation).
+        let end = source[..start + end_at]
+            .rfind('\n')
+            .map_or(start, |newline| (newline + 1).max(start));
+        found.push((start, end));
+        from = start + end_at + end_marker.len();
+    }
+    found
 }
 
 #[cfg(test)]
@@ -320,5 +333,19 @@ fn deadline() -> u32 {
         let worked_on = pristine.replace("    0\n", "    let x = 1;\n    x + 1\n");
         assert_eq!(reset(&worked_on, &pristine, 2).unwrap(), pristine);
         assert_eq!(reset(&worked_on, &pristine, 9), None);
+    }
+
+    #[test]
+    fn reset_puts_back_every_part_of_an_exercise() {
+        let two_parts = fixture(
+            "a\n@ BEGIN SOLUTION exercise 4\nx\n@ STUB: 1\n@ END SOLUTION exercise 4\n\
+             b\n@ BEGIN SOLUTION exercise 4\ny\n@ STUB: 2\n@ END SOLUTION exercise 4\nc\n",
+        );
+        let pristine = rewrite(&two_parts, |_| Keep::Stub).unwrap();
+        let worked_on = pristine
+            .replace("\n1\n", "\nmine\n")
+            .replace("\n2\n", "\nmine too\n");
+        assert_ne!(worked_on, pristine);
+        assert_eq!(reset(&worked_on, &pristine, 4).unwrap(), pristine);
     }
 }

@@ -94,11 +94,15 @@ pub fn run(action: Action) -> anyhow::Result<bool> {
         }
         Action::Reset { exercise: number } => {
             let exercise = exercise(number)?;
-            let file = copy::reset(&find_workspace(&here)?, number)?;
+            let files = copy::reset(&find_workspace(&here)?, number)?;
+            let files: Vec<String> = files
+                .iter()
+                .map(|file| file.display().to_string())
+                .collect();
             println!(
                 "exercise {number} ({}) is back as handed out, in {}",
                 exercise.title,
-                file.display()
+                files.join(", ")
             );
             Ok(true)
         }
@@ -286,7 +290,7 @@ pub fn hint(workspace: &Path, number: u32, step: usize) -> anyhow::Result<String
     let body = body.split("</details>").next().unwrap_or("").trim();
     let more = if step < hints.len() {
         format!(
-            "\n\n(more: sandbox homework hint {number} --step {})",
+            "\n\n(more: cargo run -p sandbox -- homework hint {number} --step {})",
             step + 1
         )
     } else {
