@@ -131,7 +131,9 @@ fn send_input(
 }
 
 fn is_quit(line: &[u8]) -> bool {
-    crate::protocol::decode_line(line).trim() == "/quit"
+    // The server's own reading: `/quit`, and `/quit bye` too.
+    use crate::protocol::{Request, decode_line, parse};
+    parse(&decode_line(line)) == Request::Quit
 }
 
 /// Copies what the server sends to `output` until it closes.
@@ -151,5 +153,18 @@ fn print_incoming(mut stream: TcpStream, mut output: impl Write) -> io::Result<(
         }
         output.write_all(&buf[..n])?;
         output.flush()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_quit;
+
+    #[test]
+    fn quit_is_recognised_as_the_server_reads_it() {
+        assert!(is_quit(b"/quit\n"));
+        assert!(is_quit(b"/quit bye\r\n"));
+        assert!(!is_quit(b"/quitter\n"));
+        assert!(!is_quit(b"quit\n"));
     }
 }

@@ -10,12 +10,14 @@
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use basic::trace;
+use multiclients_threaded::protocol;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// After our input ends, how long we wait for the server to close.
@@ -167,10 +169,11 @@ pub fn run(
         .context("cannot set the read timeout")?;
     let (events, event_rx) = mpsc::channel();
     let writer = stream.try_clone().context("cannot clone the socket")?;
-    let input_done = events.clone();
+    let input_events = events.clone();
+    let quit_sent = Arc::new(AtomicBool::new(false));
+    let quitting = Arc::clone(&quit_sent);
     thread::spawn(move || {
-        let _ = send_lines(writer, input);
-        let _ = input_done.send(Event::InputEnded);
+        let _ = send_lines(writer, input, &input_events, &quitting);
     });
     thread::spawn(move || {
         let _ = events.send(Event::ServerClosed(print_replies(
@@ -179,19 +182,33 @@ pub fn run(
             read_timeout,
         )));
     });
-    wait_for_the_end(&event_rx)
+    wait_for_the_end(&event_rx, &quit_sent)
 }
 
 /// Sends each input line, then `/quit` at the end of input.
-fn send_lines(mut stream: TcpStream, input: impl BufRead) -> io::Result<()> {
+/// `quit_sent` is set *before* a `/quit` leaves, and `InputEnded` reported
+/// before ours does, so the server's close is never mistaken for a surprise.
+fn send_lines(
+    mut stream: TcpStream,
+    input: impl BufRead,
+    events: &mpsc::Sender<Event>,
+    quit_sent: &AtomicBool,
+) -> io::Result<()> {
     for line in input.split(b'\n') {
         let mut line = line?;
+        if protocol::parse(&protocol::decode_line(&line)) == protocol::Request::Quit {
+            quit_sent.store(true, Ordering::SeqCst);
+        }
         line.push(b'\n');
         // write_all blocks while the server's receive window is full.
         stream.write_all(&line)?;
         trace!("write({} bytes)", line.len());
     }
-    stream.write_all(b"/quit\n")
+    let _ = events.send(Event::InputEnded);
+    quit_sent.store(true, Ordering::SeqCst);
+    stream.write_all(b"/quit\n")?;
+    trace!("write(/quit: 6 bytes)");
+    Ok(())
 }
 
 /// Copies what the server sends to `output` until it closes.
@@ -236,7 +253,7 @@ fn print_replies(
 
 /// Waits for the server to close; once our input has ended, at most
 /// [`REPLY_WAIT`] more.
-fn wait_for_the_end(events: &mpsc::Receiver<Event>) -> anyhow::Result<()> {
+fn wait_for_the_end(events: &mpsc::Receiver<Event>, quit_sent: &AtomicBool) -> anyhow::Result<()> {
     let mut deadline: Option<Instant> = None;
     loop {
         let event = match deadline {
@@ -247,6 +264,10 @@ fn wait_for_the_end(events: &mpsc::Receiver<Event>) -> anyhow::Result<()> {
         };
         match event {
             Some(Event::InputEnded) => deadline = Some(Instant::now() + REPLY_WAIT),
+            // The server closed although nobody asked to quit: say so.
+            Some(Event::ServerClosed(Ok(()))) if !quit_sent.load(Ordering::SeqCst) => {
+                return Err(anyhow::anyhow!("the server closed the connection"));
+            }
             Some(Event::ServerClosed(result)) => return result,
             None => {
                 eprintln!(

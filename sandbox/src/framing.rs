@@ -52,7 +52,9 @@ impl FrameBuffer {
     }
 
     /// The next complete payload, if all of it has arrived; an error as soon
-    /// as a prefix declares more than [`MAX_FRAME_BYTES`].
+    /// as a prefix declares more than [`MAX_FRAME_BYTES`]. After an error the
+    /// stream is out of step (the payload that follows is not a prefix):
+    /// close the connection, as a server does with an over-long line.
     pub fn next_frame(&mut self) -> Option<Result<Vec<u8>, FrameTooLong>> {
         // TODO: exercise 9: read the prefix (when 4 bytes are there), check
         // the length, and take the payload once all of it has arrived.

@@ -152,6 +152,15 @@ impl Pending {
     }
 }
 
+/// What follows `command` in `line` (`"/me waves"` gives `"waves"`), or
+/// `None` if the line is not that command (`/meet` is not `/me`).
+fn command_argument<'a>(line: &'a str, command: &str) -> Option<&'a str> {
+    match line.strip_prefix(command)? {
+        "" => Some(""),
+        rest => rest.strip_prefix(' '),
+    }
+}
+
 /// Everyone connected, and what each is owed.
 pub struct Room<S> {
     /// Ordered by id, that is by arrival: the naive loop tries clients, and
@@ -320,10 +329,10 @@ impl<S: Connection> Room<S> {
     /// One line from `id`: a message for the room, or a command.
     pub fn handle_line(&mut self, id: ClientId, line: &str) {
         // Two commands this lesson adds to lesson 3's protocol (exercises 7, 8).
-        if let Some(action) = line.strip_prefix("/me ") {
+        if let Some(action) = command_argument(line, "/me") {
             return self.act(id, action);
         }
-        if let Some(message) = line.strip_prefix("/msg ") {
+        if let Some(message) = command_argument(line, "/msg") {
             return self.whisper(id, message);
         }
         match protocol::parse(line) {

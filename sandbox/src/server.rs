@@ -9,9 +9,9 @@ use crate::room::Options;
 /// How the single thread finds sockets that have something to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum EventLoop {
-    /// Try every socket, sleep a little when none had anything ([`crate::naive`]).
+    /// Try every socket, sleep a little when none had anything (`naive.rs`).
     Naive,
-    /// Ask the kernel which sockets are ready, through mio ([`crate::readiness`]).
+    /// Ask the kernel which sockets are ready, through mio (`readiness.rs`).
     #[default]
     Readiness,
 }

@@ -42,3 +42,27 @@ fn the_idle_check_fails_against_a_server_without_an_idle_timeout() {
         "{out}"
     );
 }
+
+/// Input that never ends, as a person who has not pressed Ctrl-D yet.
+struct StillTyping;
+
+impl std::io::Read for StillTyping {
+    fn read(&mut self, _buf: &mut [u8]) -> std::io::Result<usize> {
+        std::thread::park(); // no more input, but no end of input either
+        Ok(0)
+    }
+}
+
+#[test]
+fn the_client_says_so_when_the_server_closes_although_nobody_quit() {
+    let (addr, _server) = basic::testing::start_server(|listener| {
+        let (mut stream, _) = listener.accept()?;
+        std::io::Write::write_all(&mut stream, b"* going away\n")?;
+        Ok(()) // and close
+    });
+    let output = SharedOutput::default();
+    let input = std::io::BufReader::new(StillTyping);
+    let err = client::run(connect(addr), input, output.clone(), None).unwrap_err();
+    assert_eq!(err.to_string(), "the server closed the connection");
+    assert_eq!(output.contents(), b"* going away\n");
+}

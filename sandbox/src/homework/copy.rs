@@ -18,6 +18,24 @@ fn skipped(name: &str) -> bool {
     matches!(name, "target" | ".git" | ".ci" | ".pristine") || name.starts_with("target-")
 }
 
+/// `path` made absolute, through its nearest existing ancestor (the copy's
+/// folder may not exist yet), with links resolved as the root's are.
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    let path = std::path::absolute(path)?;
+    let mut existing = path.as_path();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) else {
+            break;
+        };
+        rest.push(name.to_owned());
+        existing = parent;
+    }
+    let mut resolved = existing.canonicalize()?;
+    resolved.extend(rest.iter().rev());
+    Ok(resolved)
+}
+
 /// Every file below `root`, as paths relative to it, skipping build output,
 /// version history and CI (see `skipped`).
 pub fn workspace_files(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
@@ -54,7 +72,7 @@ pub fn write_copy(
     let root = root
         .canonicalize()
         .with_context(|| format!("no workspace at {}", root.display()))?;
-    if dest.exists() && dest.canonicalize()?.starts_with(&root) {
+    if absolute(dest)?.starts_with(&root) {
         bail!("the copy must go outside the workspace: {}", dest.display());
     }
     let mut rewritten = 0;
@@ -78,6 +96,18 @@ pub fn write_copy(
     Ok(rewritten)
 }
 
+/// Copies a file, or a folder with everything in it, from `from` to `to`.
+pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    if from.is_file() {
+        let bytes = fs::read(from).with_context(|| format!("cannot read {}", from.display()))?;
+        return write_if_changed(to, &bytes);
+    }
+    for relative in workspace_files(from)? {
+        copy_tree(&from.join(&relative), &to.join(&relative))?;
+    }
+    Ok(())
+}
+
 /// Leaves an identical file alone, so that its timestamp stays and cargo
 /// does not rebuild what did not change (verify writes many copies).
 fn write_if_changed(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -94,6 +124,12 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 /// file where it has a part; returns those files.
 pub fn reset(workspace: &Path, number: u32) -> anyhow::Result<Vec<PathBuf>> {
     let pristine_root = workspace.join(PRISTINE_DIR);
+    if !pristine_root.is_dir() {
+        bail!(
+            "no {PRISTINE_DIR} folder here: reset works in a student copy (made by \
+             `homework student-copy`), which keeps the exercises as handed out in that folder"
+        );
+    }
     let mut restored_files = Vec::new();
     for relative in workspace_files(&pristine_root)? {
         let pristine = fs::read_to_string(pristine_root.join(&relative))?;

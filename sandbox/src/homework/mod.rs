@@ -107,7 +107,9 @@ pub fn run(action: Action) -> anyhow::Result<bool> {
             Ok(true)
         }
         Action::StudentCopy { dest } => student_copy(&find_workspace(&here)?, &dest),
-        Action::Grade { submission, format } => grade_submission(&submission, format),
+        Action::Grade { submission, format } => {
+            grade_submission(&find_workspace(&here)?, &submission, format)
+        }
         Action::Verify { scratch } => {
             let scratch =
                 scratch.unwrap_or_else(|| std::env::temp_dir().join("sandbox-homework-verify"));
@@ -139,9 +141,22 @@ fn student_copy(root: &Path, dest: &Path) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-fn grade_submission(submission: &Path, format: Format) -> anyhow::Result<bool> {
+/// Grades a copy of the submission in which the exercise tests are the
+/// instructor's (a student may have edited theirs), built in a target
+/// folder of its own (never the instructor's: the student's `sandbox`
+/// would replace the instructor's build).
+fn grade_submission(reference: &Path, submission: &Path, format: Format) -> anyhow::Result<bool> {
     let workspace = find_workspace(submission)?;
-    let outcomes = grade::grade_or_fail_all(&workspace, None);
+    let scratch = std::env::temp_dir().join(format!("sandbox-grade-{}", std::process::id()));
+    let graded = scratch.join("workspace");
+    // Keep::Solution: a submission has no solution markers; the reference
+    // itself, graded as a sanity check, keeps its answers.
+    copy::write_copy(&workspace, &graded, &|_| markers::Keep::Solution, false)?;
+    for tests in [TESTS_FILE, TESTS_COMMON] {
+        copy::copy_tree(&reference.join(tests), &graded.join(tests))?;
+    }
+    let outcomes = grade::grade_or_fail_all(&graded, Some(&scratch.join("target")));
+    let _ = fs::remove_dir_all(&scratch);
     let text = match format {
         Format::Text => grade::progress_text(&outcomes),
         Format::Json => grade::progress_json(&workspace, &outcomes),
@@ -154,6 +169,11 @@ fn grade_submission(submission: &Path, format: Format) -> anyhow::Result<bool> {
 
 /// The exercises' guide, relative to the workspace root.
 pub const EXERCISES_FILE: &str = "sandbox/EXERCISES.md";
+
+/// The exercises' tests, and the helpers they share: grading always uses
+/// the instructor's copy of these.
+pub const TESTS_FILE: &str = "sandbox/tests/exercises.rs";
+pub const TESTS_COMMON: &str = "sandbox/tests/common";
 
 /// One exercise: its number, its title (the heading in `EXERCISES.md`) and
 /// where its `// TODO:` is.
