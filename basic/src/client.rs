@@ -68,9 +68,11 @@ pub fn run_with_reply_wait(
         let _ = events.send(event);
         if ended {
             // shutdown(Write) is a half-close: the server reads EOF (0 bytes),
-            // while we can still read the echoes that are on their way.
-            let _ = stream.shutdown(Shutdown::Write);
+            // while we can still read the echoes that are on their way. (Traced
+            // before the call: once it is made, the conversation may end, and
+            // the process with it, before a line after it could be printed.)
             trace!("shutdown(Write)");
+            let _ = stream.shutdown(Shutdown::Write);
         }
     });
     watch_conversation(&watch, reply_wait)
