@@ -44,7 +44,7 @@ impl Protocol {
 enum Command {
     /// Answer every message with "Msg received", a thread per client, for ever (Ctrl-C stops it).
     ///
-    /// Example (for the tutorial's Python client): framed_header server --header-size 64 --raw-replies
+    /// Example (for the tutorial's Python client): cargo run -p framed_header -- server --header-size 64 --raw-replies
     Server {
         #[command(flatten)]
         at: cli::Endpoint<DEFAULT_PORT>,
@@ -60,7 +60,7 @@ enum Command {
     /// One reply is printed per line: the goodbye's reply answers no line, so
     /// it is awaited, not printed. An `!ERROR` reply stops the client with an error.
     ///
-    /// Example: printf 'hello\nhéllo ✓\n' | framed_header client
+    /// Example: printf 'hello\nhéllo ✓\n' | cargo run -p framed_header -- client
     Client {
         #[command(flatten)]
         at: cli::Endpoint<DEFAULT_PORT>,
@@ -71,7 +71,7 @@ enum Command {
     },
     /// Test whatever server of this protocol listens at the address, written in any language.
     ///
-    /// Example (a tutorial Python server): framed_header check --header-size 64 --raw-replies
+    /// Example (a tutorial Python server): cargo run -p framed_header -- check --header-size 64 --raw-replies
     Check(CheckArgs),
 }
 

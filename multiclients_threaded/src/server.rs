@@ -5,8 +5,8 @@
 //! ```text
 //! main thread:   accept() -> spawn ----------------------------------+
 //!                                                                    |
-//! client thread: read() -> line -> room.say() --try_send--> outboxes of the others
-//! writer thread: outbox.recv() -> write() ...  (one per client, no lock held)
+//! client thread: read() -> line -> room.say() --outbox.put()--> outboxes of the others
+//! writer thread: queue.next() -> write_all() ...  (one per client, no lock held)
 //! ```
 
 use std::io::{self, Read as _, Write as _};

@@ -294,7 +294,7 @@ fn exercise_03_a_client_gets_in_once_the_server_is_back() {
                         basic::net::listen("127.0.0.1", port, 8).expect("the port is free again"),
                     );
                 }
-                thread::sleep(wait);
+                thread::sleep(wait); // the backoff itself, as the client waits it
             },
         );
         let listener = server.expect("at least one retry happened");
