@@ -17,21 +17,13 @@ fn framing(header_len: usize) -> Framing {
 
 fn serve(listener: TcpListener, header_len: usize, raw_replies: bool) -> SocketAddr {
     let addr = listener.local_addr().unwrap();
-    let config = server::Config {
-        framing: framing(header_len),
-        raw_replies,
-    };
+    let config = server::Config::new(framing(header_len), raw_replies);
     std::thread::spawn(move || server::run(listener, config));
     addr
 }
 
 fn run_check(addr: SocketAddr, header_len: usize, raw_replies: bool) -> (bool, String) {
-    let probe = check::Probe {
-        addr,
-        timeout: TIMEOUT,
-        framing: framing(header_len),
-        raw_replies,
-    };
+    let probe = check::Probe::new(addr, TIMEOUT, framing(header_len), raw_replies);
     let mut out = Vec::new();
     let report = check::run(&probe, &mut out);
     (report.all_passed(), String::from_utf8(out).unwrap())
@@ -60,12 +52,7 @@ fn framed_header_check_passes_over_ipv6_loopback_where_there_is_one() {
 #[test]
 fn an_echo_server_fails_the_framed_check_at_the_round_trip_without_hanging() {
     let (addr, _server) = start_server(multiclients::server::run);
-    let probe = check::Probe {
-        addr,
-        timeout: Duration::from_millis(500),
-        framing: framing(128),
-        raw_replies: false,
-    };
+    let probe = check::Probe::new(addr, Duration::from_millis(500), framing(128), false);
     let mut out = Vec::new();
     let report = check::run(&probe, &mut out);
     let out = String::from_utf8(out).unwrap();
@@ -83,16 +70,15 @@ fn an_echo_server_fails_the_framed_check_at_the_round_trip_without_hanging() {
 fn the_framed_client_reads_an_echo_servers_replies_because_an_echoed_frame_is_a_frame() {
     let (addr, _server) = start_server(multiclients::server::run);
     let config = client::Config {
-        framing: framing(128),
-        raw_replies: false,
         reply_wait: TIMEOUT,
+        ..client::Config::new(framing(128), false)
     };
     let output = SharedOutput::default();
     client::run(
         connect(addr),
         &b"hello\nline two\n"[..],
         output.clone(),
-        config,
+        &config,
     )
     .unwrap();
     // Each message comes back whole, header included, and reads as a reply.

@@ -173,6 +173,33 @@ impl Framing {
         self.value(number)
     }
 
+    /// Recognises a header of another size where it can: when the bytes
+    /// before the first bad one are a whole header by themselves (digits,
+    /// then at least one space, [`MIN_GUESSED_HEADER_LEN`] bytes or more),
+    /// the peer most likely sent a shorter header and then its payload.
+    /// (A longer header cannot be told apart so early: its first H bytes
+    /// are a valid header of ours.) Other errors are returned as they are.
+    pub fn explain(&self, err: HeaderError, header: &[u8]) -> HeaderError {
+        let at = match err {
+            HeaderError::NotADigit { at, .. } | HeaderError::Misaligned { at } => at,
+            other => return other,
+        };
+        let start = &header[..at.min(header.len())];
+        let digits = start.iter().take_while(|b| b.is_ascii_digit()).count();
+        let is_whole_header = digits > 0
+            && at >= MIN_GUESSED_HEADER_LEN
+            && start.last() == Some(&b' ')
+            && start[digits..].iter().all(|&b| b == b' ');
+        if is_whole_header {
+            HeaderError::OtherSize {
+                theirs: at,
+                ours: self.header_len,
+            }
+        } else {
+            err
+        }
+    }
+
     /// The number the digits spell, stopping as soon as it passes the limit
     /// (128 digits would overflow any integer type).
     fn value(&self, number: &[u8]) -> Result<usize, HeaderError> {
@@ -189,11 +216,21 @@ impl Framing {
     }
 }
 
+/// A header that is valid up to here, then breaks, is taken for a header
+/// of another size only from this many bytes on: `5 x` (a typo) is not a
+/// 2-byte header, but `5` and 63 spaces before the payload is a 64-byte one.
+pub const MIN_GUESSED_HEADER_LEN: usize = 4;
+
 /// Why a header was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderError {
     /// Only spaces: no length at all.
     Empty,
+    /// The first `theirs` bytes are a whole header (digits, then spaces) and
+    /// then the payload starts: the peer uses `--header-size theirs`, and
+    /// we use `ours`. The classic case: the tutorial's 64-byte client
+    /// talking to our 128-byte server.
+    OtherSize { theirs: usize, ours: usize },
     /// A byte that is neither a digit nor a space (a sign, `_`, a tab...).
     NotADigit { at: usize, byte: u8 },
     /// A digit after a space: the number is not left-aligned, or has a gap.
@@ -206,6 +243,12 @@ impl fmt::Display for HeaderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HeaderError::Empty => write!(f, "the header holds no length, only spaces"),
+            HeaderError::OtherSize { theirs, ours } => write!(
+                f,
+                "your header looks {theirs} bytes long, but this server's is {ours} \
+                 (use --header-size {ours} on your side, or start the server with \
+                 --header-size {theirs})"
+            ),
             HeaderError::NotADigit { at, byte } => write!(
                 f,
                 "header byte {at} is '{}', not a digit (the length is plain decimal \
@@ -221,6 +264,22 @@ impl fmt::Display for HeaderError {
                 f,
                 "the declared length {declared} is over the limit of {max} bytes"
             ),
+        }
+    }
+}
+
+impl HeaderError {
+    /// The reason in a few words, for an error reply that must fit a small
+    /// `--max-payload`: the same facts, fewer words.
+    pub fn short(&self) -> String {
+        match self {
+            HeaderError::Empty => "empty header".into(),
+            HeaderError::OtherSize { theirs, ours } => {
+                format!("header size {theirs}, expected {ours} (--header-size)")
+            }
+            HeaderError::NotADigit { at, .. } => format!("bad header byte {at}"),
+            HeaderError::Misaligned { at } => format!("bad header byte {at}"),
+            HeaderError::TooLong { max, .. } => format!("length over {max}"),
         }
     }
 }
@@ -267,6 +326,17 @@ impl fmt::Display for FrameError {
                 "closed the connection mid-payload ({got} of {declared} bytes)"
             ),
             FrameError::Io(err) => err.fmt(f),
+        }
+    }
+}
+
+impl FrameError {
+    /// The reason in a few words (see [`HeaderError::short`]).
+    pub fn short(&self) -> String {
+        match self {
+            FrameError::BadHeader(err) => err.short(),
+            FrameError::NotUtf8 { .. } => "not UTF-8".into(),
+            other => other.to_string(),
         }
     }
 }
@@ -350,7 +420,7 @@ impl MessageReader {
             // per read, cheap next to the read itself, and no state to keep.
             self.framing
                 .check_start(self.partial_header())
-                .map_err(FrameError::BadHeader)?;
+                .map_err(|err| FrameError::BadHeader(self.framing.explain(err, &self.header)))?;
         }
         match self.header_got {
             0 => Ok(None),
@@ -647,6 +717,59 @@ mod tests {
         assert_eq!(reader.partial_header(), b"5       ");
         assert_eq!(reader.declared_len(), Some(5));
         assert_eq!(reader.partial_payload(), b"abc");
+    }
+
+    #[test]
+    fn a_64_byte_header_read_as_a_128_byte_one_is_recognised() {
+        let framing = Framing::new(128, 1000).unwrap();
+        let mut sent = format!("{:<64}", 5).into_bytes();
+        sent.extend_from_slice(b"hello");
+        let (_, err) = read_then_silence(framing, &sent);
+        assert!(
+            matches!(
+                err,
+                FrameError::BadHeader(HeaderError::OtherSize {
+                    theirs: 64,
+                    ours: 128
+                })
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("--header-size 128"), "{err}");
+    }
+
+    #[test]
+    fn a_payload_starting_with_a_digit_after_a_short_header_is_recognised_too() {
+        let framing = Framing::new(128, 1000).unwrap();
+        let (_, err) = read_then_silence(framing, format!("{:<10}12345", 5).as_bytes());
+        assert!(
+            matches!(
+                err,
+                FrameError::BadHeader(HeaderError::OtherSize { theirs: 10, .. })
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_typo_early_in_a_header_is_no_other_size() {
+        let framing = Framing::new(128, 1000).unwrap();
+        let (_, err) = read_then_silence(framing, b"5 x");
+        assert!(
+            matches!(
+                err,
+                FrameError::BadHeader(HeaderError::NotADigit { at: 2, .. })
+            ),
+            "{err:?}"
+        );
+        let (_, err) = read_then_silence(framing, b"    5");
+        assert!(
+            matches!(
+                err,
+                FrameError::BadHeader(HeaderError::Misaligned { at: 4 })
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

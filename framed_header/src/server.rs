@@ -1,16 +1,44 @@
 //! The server side: a thread per client, as in lesson 3. Each thread reads
-//! one message at a time, logs it as `[peer] message`, and answers
-//! `Msg received` (framed, or raw with `--raw-replies`).
+//! messages, logs each as `[peer] message`, and answers `Msg received`
+//! (framed, or raw with `--raw-replies`).
+//!
+//! ## Batching: one read for many messages, one write for many replies
+//! A client that sends without waiting for each reply (a *pipelined*
+//! client) puts many messages in the kernel's receive buffer at once. Two
+//! system calls per message (header, then payload) and one per reply would
+//! make the server spend its time entering the kernel. So:
+//! - input goes through a [`BufReader`]: one `read` takes up to 64 KiB,
+//!   which may hold hundreds of messages, and [`MessageReader`] still reads
+//!   *exactly* a header, then *exactly* a payload, from that buffer: the
+//!   lesson's loop over short reads is unchanged, only cheaper;
+//! - replies (and the log lines of the messages) wait in [`Outbox`] and go
+//!   out in one `write` when the input runs dry, that is, *just before the
+//!   server would wait for more input*. That moment is the rule: a reply
+//!   held back while waiting for input that never comes would be a reply
+//!   never sent (a lock-step client would wait for ever).
+//!
+//! ## Limits: one client cannot hold the server
+//! - `--max-clients`: past it, a newcomer gets `!ERROR the server is full`
+//!   and is closed, instead of a thread;
+//! - `--idle-timeout`: a connection that completes no message for that
+//!   long (silent, or sending a byte a minute) gets an `!ERROR` and is
+//!   closed, so its thread is free again;
+//! - `--write-timeout`: a client that stops reading its replies fills its
+//!   receive window, our `write` blocks, and after that long we give up on
+//!   it instead of blocking its thread for ever.
 
-use std::io::{Read as _, Write as _};
+use std::io::{self, BufReader, Read, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use basic::checklist::is_timeout;
 use basic::trace::preview;
 use basic::{log, trace};
 
-use crate::frame::{FrameError, Framing, MessageReader};
+use crate::frame::{FrameError, Framing, HeaderError, MessageReader};
 use crate::{ERROR_PREFIX, REPLY, is_disconnect};
 
 /// After a last reply (an error, or the goodbye's), how long we keep reading
@@ -21,13 +49,74 @@ pub const LINGER: Duration = Duration::from_secs(2);
 pub const LINGER_BYTES: usize = 2 * 1024 * 1024;
 /// How much of a message a log line shows.
 pub const LOG_PREVIEW_BYTES: usize = 80;
+/// The input buffer: how much one `read` may take in at once.
+pub const INPUT_BUF_BYTES: usize = 64 * 1024;
+/// Replies (or log text) waiting past this many bytes are sent at once,
+/// input or not: memory per client stays bounded.
+pub const OUTBOX_BYTES: usize = 64 * 1024;
+/// `--max-clients` unless told otherwise: a thread each.
+pub const DEFAULT_MAX_CLIENTS: usize = 1000;
+/// `--idle-timeout` unless told otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// `--write-timeout` unless told otherwise.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// The listen backlog unless told otherwise: large, so that clients that
+/// connect and close in a loop find room even while `accept` is busy.
+pub const DEFAULT_BACKLOG: i32 = 1024;
 
-/// How the server frames and answers.
+/// How the server frames and answers, and its limits.
 #[derive(Debug, Clone, Copy)]
 pub struct Config {
     pub framing: Framing,
     /// Answer with bare `Msg received`, no header, like the tutorial.
     pub raw_replies: bool,
+    /// Connections served at once; newcomers past it are turned away.
+    pub max_clients: usize,
+    /// The longest a connection may go without completing a message.
+    pub idle_timeout: Duration,
+    /// The longest one write may wait for a client to make room.
+    pub write_timeout: Duration,
+}
+
+impl Config {
+    /// The given framing, with the default limits.
+    pub fn new(framing: Framing, raw_replies: bool) -> Config {
+        Config {
+            framing,
+            raw_replies,
+            max_clients: DEFAULT_MAX_CLIENTS,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+        }
+    }
+
+    /// Checks that the server can send the reply it owes to every message
+    /// within its own `--max-payload` (error replies are fitted to it).
+    pub fn validate(&self) -> Result<(), String> {
+        fits_in(&self.framing, "the reply", REPLY)
+    }
+}
+
+/// Whether a message of `text` fits the framing, as a one-line reason
+/// naming the flags to change when it does not.
+pub fn fits_in(framing: &Framing, what: &str, text: &str) -> Result<(), String> {
+    let max = framing.max_payload();
+    if text.len() <= max {
+        return Ok(());
+    }
+    let needed = text.len();
+    Err(format!(
+        "--max-payload {max} is too small for {what} {text:?} ({needed} bytes): use \
+         --max-payload {needed} or more{}",
+        if needed.to_string().len() > framing.header_len() {
+            format!(
+                ", and --header-size {} or more to hold that length",
+                needed.to_string().len()
+            )
+        } else {
+            String::new()
+        }
+    ))
 }
 
 /// Accepts clients for ever, each on its own thread, and never returns: a
@@ -35,109 +124,338 @@ pub struct Config {
 /// (see `multiclients::server::accept_next`). The `Result` is there so that `run` has
 /// the same shape as every lesson's server (`basic::testing::start_server`).
 pub fn run(listener: TcpListener, config: Config) -> anyhow::Result<()> {
+    let clients = Arc::new(AtomicUsize::new(0));
     loop {
         // Lesson 2's accept step: blocks until a completed handshake waits
-        // in the backlog; a failed accept is logged and retried.
+        // in the backlog; a failed accept is logged and retried. This loop
+        // does nothing slow between two accepts (no log line, no socket
+        // option): the new thread does that, so the backlog keeps draining
+        // while clients connect and close in a hurry.
         let (stream, peer) = multiclients::server::accept_next(&listener);
+        let Some(seat) = Seat::take(&clients, config.max_clients) else {
+            let reason = format!(
+                "the server is full ({} clients); try later",
+                config.max_clients
+            );
+            turn_away(stream, peer, config, &reason);
+            continue;
+        };
         // The thread owns the stream: when it returns, the stream is
         // dropped and the connection closed, whatever happened.
         let spawned = thread::Builder::new()
             .name(format!("client {peer}"))
-            .spawn(move || handle_client(stream, peer, config));
+            .spawn(move || handle_client(stream, peer, config, seat));
         if let Err(err) = spawned {
+            // The closure, and the stream in it, came back to us dropped:
+            // the peer sees a close. Log why; the next client may fare better.
             log!("[{peer}] cannot start a thread: {err}; connection closed");
         }
     }
 }
 
+/// One of `--max-clients` places, given back when dropped (when the
+/// client's thread ends, however it ends).
+pub struct Seat(Arc<AtomicUsize>);
+
+impl Seat {
+    /// A place, if fewer than `max` are taken.
+    fn take(clients: &Arc<AtomicUsize>, max: usize) -> Option<Seat> {
+        // fetch_update retries if another thread changed the count between
+        // our read and our write: no lock, and the count is never over max.
+        clients
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Seat(Arc::clone(clients)))
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Refuses a newcomer without a thread: one short error reply, then close.
+/// Nothing here may block the accept loop: the reply fits in the empty
+/// send buffer of a new socket, and we only drop what already arrived.
+fn turn_away(stream: TcpStream, peer: SocketAddr, config: Config, reason: &str) {
+    log!("[{peer}] turned away: {reason}");
+    let _ = stream.set_nonblocking(true);
+    let text = fit_reason(reason, reason, config.framing.max_payload());
+    let _ = reply_bytes(config, &text).map(|bytes| (&stream).write_all(&bytes));
+    let _ = stream.shutdown(Shutdown::Write);
+    // Unread bytes at close make the kernel send RST, which can destroy
+    // the reply: read what already came (never wait), then close.
+    let mut buf = [0u8; 4096];
+    while matches!((&stream).read(&mut buf), Ok(n) if n > 0) {}
+}
+
 /// Serves one connection to its end and logs how it ended. Nothing that
 /// happens here reaches any other client.
-pub fn handle_client(stream: TcpStream, peer: SocketAddr, config: Config) {
+pub fn handle_client(stream: TcpStream, peer: SocketAddr, config: Config, seat: Seat) {
     log!("[{peer}] connected");
+    // We batch replies ourselves, so Nagle's algorithm has nothing left to
+    // merge: it would only hold a batch back until the last one is acked.
+    let _ = stream.set_nodelay(true);
+    // Every write waits at most this long for the client to make room.
+    let _ = stream.set_write_timeout(Some(config.write_timeout));
     match converse(&stream, peer, config) {
         Ok(Ending::Goodbye) => {
             log!("[{peer}] said goodbye; connection closed");
             close_gracefully(&stream);
         }
         Ok(Ending::Closed) => log!("[{peer}] left"),
-        Err(err) if err.is_protocol_violation() => refuse(&stream, peer, config, &err),
+        Ok(Ending::Idle) => {
+            let reason = format!(
+                "no complete message for {}s (the server's --idle-timeout); closing",
+                config.idle_timeout.as_secs_f32()
+            );
+            log!("[{peer}] idle: {reason}");
+            refuse(&stream, config, &reason, "idle too long");
+        }
+        Ok(Ending::StoppedReading) => log!(
+            "[{peer}] stopped reading: no reply taken for {}s (--write-timeout); \
+             connection closed",
+            config.write_timeout.as_secs_f32()
+        ),
+        Err(err) if err.is_protocol_violation() => {
+            log!("[{peer}] rejected: {err}; closing the connection");
+            refuse(
+                &stream,
+                config_for(config, &err),
+                &err.to_string(),
+                &err.short(),
+            );
+        }
         Err(FrameError::Io(err)) => log!("[{peer}] connection lost: {err}"),
         // Closed mid-header or mid-payload: nobody is left to answer.
         Err(err) => log!("[{peer}] disconnected: {err}"),
     }
     trace!("close({peer})");
+    drop(seat);
 }
 
-/// How a conversation ended, when it ended well.
+/// A peer whose header has another size than ours cannot read our framed
+/// replies (it would take our header for its header and part of the
+/// text): tell it why in raw bytes, which a tutorial client prints as
+/// they are.
+fn config_for(config: Config, err: &FrameError) -> Config {
+    match err {
+        FrameError::BadHeader(HeaderError::OtherSize { .. }) => Config {
+            raw_replies: true,
+            ..config
+        },
+        _ => config,
+    }
+}
+
+/// How a conversation ended, when no error reply is owed for the message.
 enum Ending {
     Goodbye,
     Closed,
+    Idle,
+    StoppedReading,
 }
 
-/// The message loop: read one message, log it, answer it.
-fn converse(
-    mut stream: &TcpStream,
-    peer: SocketAddr,
-    config: Config,
-) -> Result<Ending, FrameError> {
+/// Reads messages through the input buffer and answers them through the
+/// outbox, until the conversation ends.
+fn converse(stream: &TcpStream, peer: SocketAddr, config: Config) -> Result<Ending, FrameError> {
+    let reply = reply_bytes(config, REPLY)?;
+    let mut input = BufReader::with_capacity(INPUT_BUF_BYTES, Outbox::new(stream, peer, config));
     let mut reader = MessageReader::new(config.framing);
+    let result = answer_messages(&mut input, &mut reader, &reply);
+    // Whatever ended the loop, the replies to the messages before it are
+    // owed, and go first (before an error reply, say).
+    let outbox = input.get_mut();
+    let sent = if outbox.write_stalled {
+        Ok(())
+    } else {
+        outbox.send_pending()
+    };
+    match (result, sent) {
+        (Err(FrameError::Io(err)), _) | (Ok(_), Err(err)) if is_timeout(&err) => {
+            Ok(if outbox.write_stalled {
+                Ending::StoppedReading
+            } else {
+                Ending::Idle
+            })
+        }
+        (Ok(_), Err(err)) => Err(FrameError::Io(err)),
+        (result, _) => result,
+    }
+}
+
+/// The message loop: read one message, note its log line, queue its reply.
+fn answer_messages(
+    input: &mut BufReader<Outbox>,
+    reader: &mut MessageReader,
+    reply: &[u8],
+) -> Result<Ending, FrameError> {
     loop {
         // None: the peer closed between two messages, the polite way to
         // leave without a goodbye. (The tutorial's server, which ignores
         // this case, loops for ever on reads that return nothing.)
-        let Some(message) = reader.read_message(&mut stream)? else {
+        let Some(message) = reader.read_message(input)? else {
             return Ok(Ending::Closed);
         };
-        // Quoted and escaped: a payload may hold `\n` or control bytes, and
-        // one message must stay one log line.
-        log!(
-            "[{peer}] {}",
-            preview(message.as_bytes(), LOG_PREVIEW_BYTES)
-        );
-        reply(stream, config, REPLY)?;
-        if is_disconnect(message) {
+        let goodbye = is_disconnect(message);
+        let outbox = input.get_mut();
+        outbox.note(message);
+        outbox.queue(reply)?;
+        if goodbye {
             return Ok(Ending::Goodbye);
         }
     }
 }
 
-/// Sends `text` as a reply: framed, or raw with `--raw-replies`.
-fn reply(mut stream: &TcpStream, config: Config, text: &str) -> std::io::Result<()> {
-    if config.raw_replies {
-        // The tutorial's way: bare bytes, and the client must guess where
-        // they end (it reads once, up to 2048 bytes, and hopes). write_all
-        // blocks while this peer's receive window is full: only this
-        // client's thread waits.
-        stream.write_all(text.as_bytes())?;
-        trace!("write({} bytes, raw)", text.len());
+/// What waits to be sent on one connection (replies, and the log lines of
+/// the messages they answer), and the socket they go to. It is also where
+/// input comes from: [`Outbox`] implements [`Read`], and sends everything
+/// pending *before* it waits for the peer's next bytes.
+struct Outbox<'a> {
+    stream: &'a TcpStream,
+    peer: SocketAddr,
+    config: Config,
+    replies: Vec<u8>,
+    log_lines: String,
+    /// When the message being read must be complete; `None` between
+    /// messages, set by the first wait for the next one.
+    deadline: Option<Instant>,
+    /// A write timed out: the client stopped reading.
+    write_stalled: bool,
+}
+
+impl<'a> Outbox<'a> {
+    fn new(stream: &'a TcpStream, peer: SocketAddr, config: Config) -> Outbox<'a> {
+        Outbox {
+            stream,
+            peer,
+            config,
+            replies: Vec::new(),
+            log_lines: String::new(),
+            deadline: None,
+            write_stalled: false,
+        }
+    }
+
+    /// Notes one message's log line, to be printed with its batch. Quoted
+    /// and escaped: a payload may hold `\n` or control bytes, and one
+    /// message must stay one log line.
+    fn note(&mut self, message: &str) {
+        let shown = preview(message.as_bytes(), LOG_PREVIEW_BYTES);
+        self.log_lines
+            .push_str(&format!("[{}] {shown}\n", self.peer));
+        // A message completed: the next one gets a fresh idle deadline.
+        self.deadline = None;
+    }
+
+    /// Queues one reply; sends the batch early if it grew large.
+    fn queue(&mut self, reply: &[u8]) -> io::Result<()> {
+        self.replies.extend_from_slice(reply);
+        if self.replies.len() >= OUTBOX_BYTES || self.log_lines.len() >= OUTBOX_BYTES {
+            self.send_pending()?;
+        }
         Ok(())
-    } else {
-        config.framing.write_message(stream, text)
+    }
+
+    /// Prints the batch's log lines and sends its replies in one write.
+    fn send_pending(&mut self) -> io::Result<()> {
+        if !self.log_lines.is_empty() {
+            // One log call for the whole batch: one line per message still.
+            log!("{}", self.log_lines.trim_end_matches('\n'));
+            self.log_lines.clear();
+        }
+        if self.replies.is_empty() {
+            return Ok(());
+        }
+        // write_all() loops over short writes; it blocks while the
+        // client's receive window is full, at most --write-timeout per write.
+        if let Err(err) = self.stream.write_all(&self.replies) {
+            self.write_stalled = is_timeout(&err);
+            return Err(err);
+        }
+        trace!(
+            "write({} bytes: the replies of one batch)",
+            self.replies.len()
+        );
+        self.replies.clear();
+        Ok(())
+    }
+
+    /// Bounds the coming wait by the current message's deadline.
+    fn bound_wait(&mut self) -> io::Result<()> {
+        let now = Instant::now();
+        let deadline = *self.deadline.get_or_insert(now + self.config.idle_timeout);
+        let left = deadline.saturating_duration_since(now);
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))
     }
 }
 
-/// The peer broke the protocol: tell it why (`!ERROR <reason>`, framed or
-/// raw like any reply), log it, and close. Its stream is out of step, so
-/// there is no reading on.
-fn refuse(stream: &TcpStream, peer: SocketAddr, config: Config, err: &FrameError) {
-    log!("[{peer}] rejected: {err}; closing the connection");
-    let text = format!("{ERROR_PREFIX}{err}");
-    // Cut to --max-payload: a reply is a message too, and a peer with the
-    // same limit must be able to read it (a cut reason beats none).
-    let text = cut_to(&text, config.framing.max_payload());
-    if let Err(err) = reply(stream, config, text) {
-        log!("[{peer}] could not send the error reply: {err}");
+impl Read for Outbox<'_> {
+    /// Called by the [`BufReader`] only when its buffer is empty: the
+    /// input ran dry, so this is the moment to send what is pending.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.send_pending()?;
+        self.bound_wait()?;
+        // read() blocks until at least one byte has arrived (or the idle
+        // deadline passes), then returns what is there, up to buf.len().
+        self.stream.read(buf)
+    }
+}
+
+/// The bytes of one reply: framed, or raw with `--raw-replies`.
+fn reply_bytes(config: Config, text: &str) -> io::Result<Vec<u8>> {
+    if config.raw_replies {
+        // The tutorial's way: bare bytes, and the client must guess where
+        // they end (it reads once, up to 2048 bytes, and hopes).
+        Ok(text.as_bytes().to_vec())
+    } else {
+        config
+            .framing
+            .encode(text)
+            .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))
+    }
+}
+
+/// Tells the peer why it is cut off (`!ERROR <reason>`, framed or raw like
+/// any reply), and closes. After a protocol violation its stream is out
+/// of step, so there is no reading on.
+fn refuse(mut stream: &TcpStream, config: Config, reason: &str, short: &str) {
+    let text = fit_reason(reason, short, config.framing.max_payload());
+    let sent = reply_bytes(config, &text).and_then(|bytes| stream.write_all(&bytes));
+    if let Err(err) = sent {
+        trace!("could not send the error reply: {err}");
     }
     close_gracefully(stream);
 }
 
-/// The longest start of `text` that fits in `max` bytes, whole characters only.
-fn cut_to(text: &str, max: usize) -> &str {
-    let mut end = text.len().min(max);
-    while !text.is_char_boundary(end) {
-        end -= 1; // ends at 0 at worst, always a boundary
+/// `!ERROR <reason>` within `max` bytes: a reply is a message too, and a
+/// peer with the same limit must be able to read it. The long reason if
+/// it fits, else the short one, else the short one cut after a whole
+/// word, `!ERROR` alone at worst: never mid-word. ([`Config::validate`]
+/// makes sure the limit holds at least the 12 bytes of `Msg received`.)
+pub fn fit_reason(reason: &str, short: &str, max: usize) -> String {
+    for candidate in [reason, short] {
+        let text = format!("{ERROR_PREFIX}{candidate}");
+        if text.len() <= max {
+            return text;
+        }
     }
-    &text[..end]
+    let text = format!("{ERROR_PREFIX}{short}");
+    // The last space that leaves at most `max` bytes before it; the one
+    // after `!ERROR` is always there.
+    let cut = text
+        .match_indices(' ')
+        .map(|(at, _)| at)
+        .take_while(|&at| at <= max)
+        .last()
+        .unwrap_or(ERROR_PREFIX.len() - 1);
+    text[..cut].to_string()
 }
 
 /// Closes so that our last reply survives. Closing a socket while unread
@@ -164,5 +482,48 @@ fn close_gracefully(mut stream: &TcpStream) {
             Ok(0) | Err(_) => return,
             Ok(n) => drained += n,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reason_that_fits_is_sent_whole() {
+        assert_eq!(
+            fit_reason("long reason", "short", 100),
+            "!ERROR long reason"
+        );
+    }
+
+    #[test]
+    fn a_reason_too_long_falls_back_to_the_short_one() {
+        assert_eq!(fit_reason("a long reason", "short", 14), "!ERROR short");
+    }
+
+    #[test]
+    fn a_short_reason_too_long_is_cut_after_a_whole_word() {
+        assert_eq!(
+            fit_reason("x".repeat(50).as_str(), "bad header byte 12", 20),
+            "!ERROR bad header"
+        );
+        assert_eq!(fit_reason("a long reason", "refused now", 13), "!ERROR");
+        assert_eq!(
+            fit_reason("a long reason", "refused now", 14),
+            "!ERROR refused"
+        );
+    }
+
+    #[test]
+    fn settings_too_small_for_the_reply_are_refused() {
+        let config = |header, max| Config::new(Framing::new(header, max).unwrap(), false);
+        assert_eq!(
+            config(1, 9).validate().unwrap_err(),
+            "--max-payload 9 is too small for the reply \"Msg received\" (12 bytes): use \
+             --max-payload 12 or more, and --header-size 2 or more to hold that length"
+        );
+        assert!(config(4, 11).validate().is_err());
+        assert!(config(2, 12).validate().is_ok());
     }
 }

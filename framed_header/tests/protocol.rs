@@ -19,10 +19,7 @@ const REPLY: &[u8; 140] = b"12                                                  
 const MIB: usize = 1024 * 1024;
 
 fn start_with(header_len: usize, max_payload: usize, raw_replies: bool) -> SocketAddr {
-    let config = Config {
-        framing: Framing::new(header_len, max_payload).unwrap(),
-        raw_replies,
-    };
+    let config = Config::new(Framing::new(header_len, max_payload).unwrap(), raw_replies);
     start_server(move |listener| server::run(listener, config)).0
 }
 
@@ -227,10 +224,12 @@ fn a_peer_resetting_mid_payload_does_not_stop_the_server() {
 }
 
 #[test]
-fn an_error_reply_is_cut_to_the_payload_limit_so_a_peer_can_read_it() {
-    let mut stream = connect(start_with(8, 10, false));
-    send(&mut stream, b"11      ");
-    assert_eq!(read_to_close(&mut stream), b"10      !ERROR the");
+fn an_error_reply_fits_the_payload_limit_in_whole_words_so_a_peer_can_read_it() {
+    let mut stream = connect(start_with(8, 20, false));
+    send(&mut stream, b"21      ");
+    // "!ERROR length over 20" is 21 bytes: one too many for the limit, so
+    // the short reason is cut after its last whole word.
+    assert_eq!(read_to_close(&mut stream), b"18      !ERROR length over");
 }
 
 #[test]
