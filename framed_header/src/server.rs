@@ -316,7 +316,8 @@ fn answer_messages(
 /// pending *before* it waits for the peer's next bytes.
 struct Outbox<'a> {
     stream: &'a TcpStream,
-    peer: SocketAddr,
+    /// `[peer] `, the start of each log line, formatted once.
+    log_prefix: String,
     config: Config,
     replies: Vec<u8>,
     log_lines: String,
@@ -331,7 +332,7 @@ impl<'a> Outbox<'a> {
     fn new(stream: &'a TcpStream, peer: SocketAddr, config: Config) -> Outbox<'a> {
         Outbox {
             stream,
-            peer,
+            log_prefix: format!("[{peer}] "),
             config,
             replies: Vec::new(),
             log_lines: String::new(),
@@ -344,9 +345,18 @@ impl<'a> Outbox<'a> {
     /// and escaped: a payload may hold `\n` or control bytes, and one
     /// message must stay one log line.
     fn note(&mut self, message: &str) {
-        let shown = preview(message.as_bytes(), LOG_PREVIEW_BYTES);
-        self.log_lines
-            .push_str(&format!("[{}] {shown}\n", self.peer));
+        self.log_lines.push_str(&self.log_prefix);
+        if is_plain(message) {
+            // The common case, without building a String per message: at a
+            // million messages a second, that allocation is what shows.
+            self.log_lines.push('"');
+            self.log_lines.push_str(message);
+            self.log_lines.push('"');
+        } else {
+            self.log_lines
+                .push_str(&preview(message.as_bytes(), LOG_PREVIEW_BYTES));
+        }
+        self.log_lines.push('\n');
         // A message completed: the next one gets a fresh idle deadline.
         self.deadline = None;
     }
@@ -406,6 +416,15 @@ impl Read for Outbox<'_> {
         // deadline passes), then returns what is there, up to buf.len().
         self.stream.read(buf)
     }
+}
+
+/// Whether `preview` would show `message` as it is: short, printable
+/// ASCII, and nothing it escapes (quotes, backslash).
+fn is_plain(message: &str) -> bool {
+    message.len() <= LOG_PREVIEW_BYTES
+        && message
+            .bytes()
+            .all(|b| matches!(b, b' '..=b'~') && !matches!(b, b'"' | b'\'' | b'\\'))
 }
 
 /// The bytes of one reply: framed, or raw with `--raw-replies`.
@@ -488,6 +507,27 @@ fn close_gracefully(mut stream: &TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_messages_are_logged_as_preview_would_show_them() {
+        for text in ["hello", "a b c", "", "x".repeat(LOG_PREVIEW_BYTES).as_str()] {
+            assert!(is_plain(text), "{text}");
+            assert_eq!(
+                format!("\"{text}\""),
+                preview(text.as_bytes(), LOG_PREVIEW_BYTES)
+            );
+        }
+        for text in [
+            "it's",
+            "say \"hi\"",
+            "a\\b",
+            "tab\t",
+            "é",
+            "x".repeat(81).as_str(),
+        ] {
+            assert!(!is_plain(text), "{text}");
+        }
+    }
 
     #[test]
     fn a_reason_that_fits_is_sent_whole() {
