@@ -471,8 +471,8 @@ pub fn guess_mismatch(got: &[u8], header_len: Option<usize>) -> Option<String> {
     match header_len {
         // Text with no digits in front: any raw reply, whatever it says.
         Some(_) if !got.is_empty() && digits == 0 && is_text(got) => Some(
-            "looks like raw replies (no header): try --raw-replies \
-             (Tech With Tim's tutorial server: --header-size 64 --raw-replies)"
+            "looks like raw replies, with no header: try --raw-replies; for Tech With \
+             Tim's tutorial server, --header-size 64 --raw-replies"
                 .into(),
         ),
         Some(len) if looks_framed && at < got.len() && at != len => Some(format!(
@@ -499,11 +499,10 @@ fn is_text(bytes: &[u8]) -> bool {
 /// When one reply came in the right shape but with other words, the
 /// server probably says something else than `--reply`: name it.
 fn guess_reply_text(p: &Checker, got: &[u8], count: usize) -> Option<String> {
-    if count != 1 {
-        return None; // two raw replies glued together tell nothing apart
-    }
     let text = if p.raw_replies {
-        got
+        // Raw replies glued together: `count` copies of one text, or nothing to tell.
+        let one = got.get(..got.len() / count)?;
+        (one.repeat(count) == got).then_some(one)?
     } else {
         let (header, payload) = got.split_at_checked(p.framing.header_len())?;
         let len = p.framing.parse_header(header).ok()?;
@@ -551,10 +550,15 @@ impl Ending {
         match self {
             Ending::Complete => "and more may follow".into(),
             Ending::Closed => "then the server closed the connection".into(),
-            Ending::Silent => format!("then nothing more for {}s", timeout.as_secs_f32()),
+            Ending::Silent => format!("then nothing more for {}", seconds(timeout)),
             Ending::Failed(err) => format!("then {err}"),
         }
     }
+}
+
+/// A wait as a person reads it: `1.2s`, to the millisecond at most.
+fn seconds(wait: Duration) -> String {
+    format!("{}s", wait.as_millis() as f64 / 1000.0)
 }
 
 /// Reads up to `len` bytes: stops when they are in, the server closes, or

@@ -197,8 +197,6 @@ fn refused(reason: &str) -> anyhow::Error {
     let mut message = format!("the server refused the message: {reason}");
     if reason.contains("over the limit") {
         message.push_str(" (use the server's --max-payload on the client too)");
-    } else if reason.contains("header-size") || reason.contains("header size") {
-        message.push_str(" (the server and the client must use the same --header-size)");
     }
     anyhow!(message)
 }

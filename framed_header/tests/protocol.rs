@@ -315,3 +315,61 @@ fn fifty_clients_at_once_are_each_answered() {
         client.join().expect("a client thread failed");
     }
 }
+
+// ---- Batching: many messages per read, many replies per write ----
+
+#[test]
+fn a_thousand_pipelined_messages_in_one_write_get_a_thousand_replies() {
+    let mut stream = connect(start());
+    let batch: Vec<u8> = (0..1000)
+        .flat_map(|i| message(&format!("pipelined {i}")))
+        .collect();
+    send(&mut stream, &batch);
+    assert_eq!(read_exactly(&mut stream, 1000 * 140), REPLY.repeat(1000));
+    send(&mut stream, &message("!DISCONNECT!"));
+    assert_eq!(read_to_close(&mut stream), REPLY);
+}
+
+#[test]
+fn a_reply_is_not_held_back_while_the_next_message_is_incomplete() {
+    // One write: a whole message, then half of the next one. The reply to
+    // the first must leave although the input buffer still holds bytes:
+    // the server is about to wait, and nothing may wait with it.
+    let mut stream = connect(start());
+    let next = message("second");
+    send(
+        &mut stream,
+        &[message("first"), next[..100].to_vec()].concat(),
+    );
+    assert_eq!(read_exactly(&mut stream, 140), REPLY);
+    send(&mut stream, &next[100..]);
+    assert_eq!(read_exactly(&mut stream, 140), REPLY);
+}
+
+#[test]
+fn a_pipelining_client_that_reads_while_it_writes_gets_every_reply() {
+    // 20,000 messages written as fast as possible on one thread while
+    // another reads: replies flow back in batches as the input runs dry.
+    let stream = connect(start());
+    let mut writer = stream.try_clone().unwrap();
+    let count = 20_000;
+    let writing = thread::spawn(move || {
+        let batch: Vec<u8> = (0..100).flat_map(|_| message("x")).collect();
+        for _ in 0..count / 100 {
+            writer.write_all(&batch).expect("send");
+        }
+        writer.write_all(&message("!DISCONNECT")).expect("send");
+    });
+    let mut stream = stream;
+    let got = read_to_close(&mut stream);
+    writing.join().unwrap();
+    assert_eq!(
+        got.len(),
+        (count + 1) * 140,
+        "one reply per message and the goodbye"
+    );
+    assert!(
+        got.chunks(140).all(|reply| reply == REPLY),
+        "every reply intact"
+    );
+}
