@@ -654,6 +654,56 @@ fn goodbye(p: &Checker, mut stream: &TcpStream) {
 mod tests {
     use super::*;
 
+    fn checker(timeout: Duration, round_trip: Duration) -> Checker {
+        let framing = Framing::new(128, 1024).unwrap();
+        let probe = Probe::new(([127, 0, 0, 1], 5050).into(), timeout, framing, false);
+        let checker = Checker::new(&probe);
+        checker.saw_round_trip(round_trip);
+        checker
+    }
+
+    fn waited() -> Failure {
+        Failure::new(
+            "\"hello\"",
+            "\"Msg received\"",
+            "\"\" (0 bytes), then nothing more for 1s",
+        )
+    }
+
+    #[test]
+    fn waits_grow_by_four_measured_round_trips() {
+        let checker = checker(Duration::from_secs(1), Duration::from_millis(200));
+        assert_eq!(checker.wait(), Duration::from_millis(1800));
+    }
+
+    #[test]
+    fn a_wait_that_fails_on_a_slow_link_says_the_link_may_be_the_cause() {
+        let checker = checker(Duration::from_secs(1), Duration::from_millis(200));
+        let failure = checker.blame_slow_link(waited());
+        assert_eq!(
+            failure.details.last().unwrap(),
+            &(
+                "hint",
+                "slow link: one round trip took 200ms, 20% of --timeout; this may be the \
+                 network, not the server: try --timeout 5"
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn a_fast_link_or_a_wrong_answer_blames_no_link() {
+        let fast = checker(Duration::from_secs(1), Duration::from_millis(1));
+        assert_eq!(fast.blame_slow_link(waited()), waited());
+        let slow = checker(Duration::from_secs(1), Duration::from_millis(500));
+        let wrong = Failure::new(
+            "\"hello\"",
+            "\"Msg received\"",
+            "\"hello\" (5 bytes), and more may follow",
+        );
+        assert_eq!(slow.blame_slow_link(wrong.clone()), wrong);
+    }
+
     #[test]
     fn the_streamed_pattern_continues_across_chunks_and_stops_at_the_length() {
         let len = 2 * PATTERN_CHUNK_BYTES + 7;

@@ -134,7 +134,7 @@ pub fn run(listener: TcpListener, config: Config) -> anyhow::Result<()> {
         let (stream, peer) = multiclients::server::accept_next(&listener);
         let Some(seat) = Seat::take(&clients, config.max_clients) else {
             let reason = format!(
-                "the server is full ({} clients); try later",
+                "the server is full (--max-clients {}); try again later",
                 config.max_clients
             );
             turn_away(stream, peer, config, &reason);
@@ -507,6 +507,18 @@ fn close_gracefully(mut stream: &TcpStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seats_run_out_at_the_limit_and_come_back_when_dropped() {
+        let clients = Arc::new(AtomicUsize::new(0));
+        let first = Seat::take(&clients, 2).expect("a first seat");
+        let second = Seat::take(&clients, 2).expect("a second seat");
+        assert!(Seat::take(&clients, 2).is_none(), "no third seat");
+        drop(first);
+        let third = Seat::take(&clients, 2).expect("the first seat, given back");
+        drop((second, third));
+        assert_eq!(clients.load(Ordering::Acquire), 0);
+    }
 
     #[test]
     fn plain_messages_are_logged_as_preview_would_show_them() {

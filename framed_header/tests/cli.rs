@@ -238,3 +238,46 @@ fn our_check_diagnoses_the_tutorial_python_server() {
     assert!(out.contains("FAIL a peer closing mid-payload"), "{out}");
     drop(server); // kills it: its threads on half-closed sockets spin for ever
 }
+
+#[test]
+fn the_tutorial_python_client_is_told_the_header_size_by_our_default_server() {
+    let Some(script) = tutorial_script("client.py") else {
+        return;
+    };
+    let server = ServerProcess::start(FRAMED, &["server", "--port", "0"]);
+    let port = server.addr.port().to_string();
+    // Its 64-byte header meets our 128: it prints our reason, raw, as it
+    // prints any reply. (What it does next, on a closed connection, is the
+    // tutorial's business: its exit status is not ours to check.)
+    let client = run_command("python3", &[&script, &port], b"\n\n");
+    let printed = String::from_utf8_lossy(&client.stdout);
+    assert!(
+        printed.starts_with(
+            "!ERROR your header looks 64 bytes long, but this server's is 128 (use \
+             --header-size 128 on your side, or start the server with --header-size 64)\n"
+        ),
+        "{printed}"
+    );
+    server.expect_line("rejected: your header looks 64 bytes long");
+}
+
+#[test]
+fn our_client_ends_cleanly_with_the_tutorial_python_server() {
+    let Some(script) = tutorial_script("server.py") else {
+        return;
+    };
+    let server = ServerProcess::start("python3", &["-u", &script, "0"]);
+    let port = server.addr.port().to_string();
+    let args = [
+        "client",
+        "--port",
+        &port,
+        "--header-size",
+        "64",
+        "--raw-replies",
+    ];
+    let client = run_command(FRAMED, &args, b"hello\nworld\n");
+    assert!(client.status.success(), "{}", client.stderr);
+    assert_eq!(client.stdout, b"Msg received\nMsg received\n");
+    server.expect_line("!DISCONNECT");
+}
