@@ -19,10 +19,14 @@
 //! lost, extra or garbled is reported as such. Each figure is the median of
 //! three rounds.
 //!
+//! Then **churn**: 5,000 connections opened and closed one after another,
+//! counting the connects that took over half a second (a connect that
+//! finds the listen backlog full is retried by the kernel after a second).
+//!
 //! Any other server (a classmate's, say), at an address:
 //!
 //! ```text
-//! cargo bench -p framed_header -- --addr 127.0.0.1:5050 [--header-size 64] [--raw-replies] [--goodbye '!DISCONNECT']
+//! cargo bench -p framed_header -- --addr 127.0.0.1:5050 [--header-size 64] [--raw-replies] [--goodbye '!DISCONNECT'] [--churn]
 //! ```
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -47,6 +51,10 @@ const REPLY: &str = "Msg received";
 const STALL: Duration = Duration::from_secs(10);
 /// At most this many messages go out in one write in the burst.
 const BURST_CHUNK: usize = 256;
+/// Connections opened and closed in the churn test.
+const CHURN_CYCLES: usize = 5_000;
+/// A connect slower than this met a full backlog (or worse).
+const SLOW_CONNECT: Duration = Duration::from_millis(500);
 
 /// What both sides must agree on.
 #[derive(Clone)]
@@ -125,6 +133,44 @@ fn main() {
             compare(&settings, workload, c_reference.as_deref());
         }
     }
+    println!("\nchurn: {CHURN_CYCLES} connect/close cycles, one after another");
+    churn_started("framed_header", &ours_command(&Settings::lesson()));
+    if let Some(binary) = c_reference {
+        let mut command = Command::new(binary);
+        command.args(["--port", "0"]);
+        churn_started("C epoll reference", &command);
+    }
+    // Not the Python server: each connection closed without its goodbye
+    // leaves one of its threads spinning for ever.
+}
+
+fn churn_started(name: &str, command: &Command) {
+    let mut server = match Started::new(command) {
+        Ok(server) => server,
+        Err(err) => return println!("  {name:<24} skipped: {err}"),
+    };
+    churn(name, server.addr);
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+}
+
+/// Opens and closes connections one after another, timing each connect.
+fn churn(name: &str, addr: SocketAddr) {
+    let started = Instant::now();
+    let mut slow = 0;
+    for _ in 0..CHURN_CYCLES {
+        let connecting = Instant::now();
+        match TcpStream::connect_timeout(&addr, STALL) {
+            Ok(stream) => drop(stream),
+            Err(err) => {
+                println!("  {name:<24} FAILED: connect: {err}");
+                break;
+            }
+        }
+        slow += usize::from(connecting.elapsed() > SLOW_CONNECT);
+    }
+    let rate = CHURN_CYCLES as f64 / started.elapsed().as_secs_f64();
+    println!("  {name:<24} {rate:>12.0} cycles/s, {slow} connects over {SLOW_CONNECT:?}");
 }
 
 /// One workload in one setting against every server, then the ratios.
@@ -498,6 +544,10 @@ fn bench_one_address(addr: &str, args: &[String]) {
             ),
             Err(problem) => println!("  {}: FAILED: {problem}", workload.name()),
         }
+    }
+    if args.iter().any(|arg| arg == "--churn") {
+        println!("churn: {CHURN_CYCLES} connect/close cycles, one after another");
+        churn("the server", addr);
     }
 }
 

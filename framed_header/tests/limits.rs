@@ -168,7 +168,7 @@ fn every_limit_is_an_option_with_its_default_in_help() {
         "--write-timeout <WRITE_TIMEOUT>",
         "[default: 30]",
         "--backlog <BACKLOG>",
-        "[default: 1024]",
+        "[default: 4096]",
     ] {
         assert!(text.contains(option), "{option} missing from:\n{text}");
     }
