@@ -43,7 +43,8 @@
 //!
 //! ## Support code every lesson reuses
 //! [`net`] (resolve, listen, connect), [`trace`](mod@trace) (the `log!` and `trace!`
-//! output), [`errors`] (one-line errors with hints) and [`checklist`] (the
+//! output), [`errors`] (one-line errors with hints), [`limits`] (what keeps one
+//! client from taking a server down) and [`checklist`] (the
 //! harness behind every `check` subcommand).
 
 pub mod check;
@@ -51,6 +52,7 @@ pub mod checklist;
 pub mod cli;
 pub mod client;
 pub mod errors;
+pub mod limits;
 pub mod net;
 pub mod server;
 pub mod testing;
