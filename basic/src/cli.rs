@@ -93,8 +93,13 @@ pub fn parse<T: clap::Parser>() -> T {
 
 /// Runs a lesson's `main` body, printing any error as one line with a hint
 /// (never a backtrace), and turns the outcome into the exit status.
+///
+/// Before it returns, the log and trace lines still waiting for the console
+/// are written (bounded in time: see [`crate::console::flush`]).
 pub fn exit_with(run: impl FnOnce() -> anyhow::Result<bool>) -> ExitCode {
-    match run() {
+    let outcome = run();
+    crate::console::flush();
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(err) => {

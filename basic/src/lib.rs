@@ -51,6 +51,7 @@ pub mod check;
 pub mod checklist;
 pub mod cli;
 pub mod client;
+pub mod console;
 pub mod errors;
 pub mod limits;
 pub mod net;

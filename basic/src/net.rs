@@ -6,7 +6,7 @@
 //! listen in one call and hides two choices a server author should see:
 //! `SO_REUSEADDR` and the length of the listen backlog.
 
-use std::io;
+use std::io::{self, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::errors::UnknownHost;
-use crate::{log, trace};
+use crate::trace;
 
 /// How many completed connections the kernel queues for us before `accept`.
 /// The kernel may cap it (Linux: `net.core.somaxconn`).
@@ -77,9 +77,14 @@ pub fn listen_on(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
 
 /// Prints the contract's first line, `listening on ADDR`, with the real port
 /// (useful after `--port 0`), and a note when other machines can connect.
+///
+/// This one line is written and flushed at once, not through the log's
+/// buffer: tests and scripts wait for it to know the server is ready.
 pub fn announce(listener: &TcpListener) -> io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
-    log!("listening on {addr}");
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "listening on {addr}")?;
+    stdout.flush()?;
     if !addr.ip().is_loopback() {
         eprintln!(
             "note: {} is not a loopback address: other machines can reach this server now",

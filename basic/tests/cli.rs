@@ -130,3 +130,18 @@ fn trace_shows_the_socket_calls_on_stderr_only() {
     }
     assert!(server.wait().success());
 }
+
+#[test]
+fn server_echoes_while_nobody_reads_its_log_and_says_what_it_skipped() {
+    // 20,000 reads log 20,000 lines: far more than the pipe and the log's buffer hold.
+    let mut client = None;
+    let mut server = basic::testing::assert_serves_with_an_unread_console(
+        BASIC,
+        &["server", "--port", "0"],
+        |addr| client = Some(basic::testing::echo_round_trips(addr, 20_000)),
+    );
+    // The console is read again: the client's departure is logged in full.
+    drop(client);
+    server.expect_line("client left");
+    assert!(server.wait().success());
+}
