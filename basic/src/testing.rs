@@ -332,3 +332,58 @@ fn wait_within(child: &mut Child, timeout: Duration) -> ExitStatus {
         thread::sleep(Duration::from_millis(5)); // polling for exit, not synchronising
     }
 }
+
+/// Starts one of the C reference servers (the yardsticks that benchmarks
+/// compare against), building it first with the system's C compiler.
+///
+/// The sources are looked for in `$SOCKET_LESSONS_REFERENCE`, else in
+/// `../shared/reference/` beside the workspace. Returns `None`, after saying
+/// why on stderr, where there is no source, no compiler, or the build
+/// fails: a benchmark then reports its own figures without the ratio.
+pub fn start_reference_server(source_name: &str, args: &[&str]) -> Option<ServerProcess> {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let folder = std::env::var_os("SOCKET_LESSONS_REFERENCE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace.join("../shared/reference"));
+    let source = folder.join(source_name);
+    if !source.exists() {
+        eprintln!(
+            "note: no reference server at {} (set SOCKET_LESSONS_REFERENCE to its folder); \
+             reporting this server's figures alone",
+            source.display()
+        );
+        return None;
+    }
+    let binary = std::env::temp_dir().join(format!(
+        "socket-lessons-{}",
+        source_name.trim_end_matches(".c")
+    ));
+    let built = Command::new("cc")
+        .args(["-O2", "-Wall", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .status();
+    if !matches!(built, Ok(status) if status.success()) {
+        eprintln!(
+            "note: cannot build {} with `cc` ({built:?}); reporting this server's figures alone",
+            source.display()
+        );
+        return None;
+    }
+    Some(ServerProcess::start(binary.to_str()?, args))
+}
+
+/// The machine a benchmark ran on, for its report: cores and CPU model.
+pub fn machine() -> String {
+    let cores = thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split(':').nth(1))
+                .map(|model| model.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    format!("{cores} cores, {model}")
+}
