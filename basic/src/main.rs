@@ -59,8 +59,8 @@ fn main() -> ExitCode {
             Ok(true)
         }
         Command::Check(check) => {
-            let addr = basic::net::resolve(&check.at.host, check.at.port)?[0];
-            let report = basic::check::run(addr, check.timeout(), &mut std::io::stdout());
+            let addrs = basic::net::resolve(&check.at.host, check.at.port)?;
+            let report = basic::check::run(&addrs, check.timeout(), &mut std::io::stdout());
             Ok(report.all_passed())
         }
     })
