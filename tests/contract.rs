@@ -1,4 +1,4 @@
-//! Top-level tests: every lesson keeps the contract in `../shared/CONTRACT.md`
+//! Top-level tests: every lesson keeps the contract in [`CONTRACT.md`](CONTRACT.md)
 //! (its own `check` passes against its own server), and lessons that share a
 //! wire format can check each other.
 

@@ -104,7 +104,7 @@ fn print_replies(
     mut output: impl Write,
     events: &mpsc::Sender<Event>,
 ) -> io::Result<()> {
-    let mut buf = [0u8; crate::server::BUF_LEN];
+    let mut buf = vec![0u8; crate::server::BUF_LEN];
     loop {
         // read() blocks until the server sends something or closes.
         let n = match stream.read(&mut buf) {

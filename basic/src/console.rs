@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 /// never grow its memory.
 pub const PENDING_BYTES: usize = 256 * 1024;
 
+/// How long the writer lets lines gather before it writes them.
+pub const BATCH_PAUSE: Duration = Duration::from_millis(5);
+
 /// How long [`flush`] waits for a stalled console before giving up.
 pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -51,6 +54,9 @@ struct Pending {
     skipped: u64,
     /// The writer is busy with a batch taken out of `text`.
     writing: bool,
+    /// The writer sleeps until a line arrives (only then is waking it worth
+    /// a system call).
+    writer_idle: bool,
     writer_started: bool,
 }
 
@@ -99,7 +105,9 @@ impl Console {
         }
         if pending.text.len() < PENDING_BYTES {
             let _ = writeln!(pending.text, "{args}");
-            self.line_added.notify_one();
+            if std::mem::take(&mut pending.writer_idle) {
+                self.line_added.notify_one();
+            }
         } else {
             pending.skipped += 1;
         }
@@ -115,36 +123,51 @@ impl Console {
             .is_ok()
     }
 
-    /// The writer thread: take everything pending, write it in one call
-    /// (this is where a slow console blocks, and only this thread), repeat.
+    /// The writer thread: wait for lines, let a batch gather, write it in
+    /// one call (this is where a slow console blocks, and only this thread),
+    /// repeat.
     fn write_forever(&self) {
         let mut batch = String::new();
         loop {
-            {
-                let mut pending = self.lock();
-                pending.writing = false;
-                if pending.text.is_empty() && pending.skipped > 0 {
-                    // Skipped lines and nothing after them: say so now.
-                    let skipped = std::mem::take(&mut pending.skipped);
-                    let _ = writeln!(pending.text, "{}", skipped_note(skipped));
-                }
-                self.written.notify_all();
-                while pending.text.is_empty() {
-                    pending = self
-                        .line_added
-                        .wait(pending)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                }
-                batch.clear();
-                std::mem::swap(&mut batch, &mut pending.text);
-                pending.writing = true;
-            } // unlock before writing: the servers go on adding lines meanwhile
+            self.wait_for_lines();
+            // One write of many lines costs the server far less than a
+            // write per line, and no one reads a log faster than this.
+            std::thread::sleep(BATCH_PAUSE);
+            self.take_batch(&mut batch);
             self.write_batch(batch.as_bytes());
             if batch.capacity() > PENDING_BYTES {
                 // A burst grew the buffer; give the memory back.
                 batch = String::new();
             }
         }
+    }
+
+    /// Marks the last batch written, then sleeps until there is a line to write.
+    fn wait_for_lines(&self) {
+        let mut pending = self.lock();
+        pending.writing = false;
+        if pending.text.is_empty() && pending.skipped > 0 {
+            // Skipped lines and nothing after them: say so now.
+            let skipped = std::mem::take(&mut pending.skipped);
+            let _ = writeln!(pending.text, "{}", skipped_note(skipped));
+        }
+        self.written.notify_all();
+        while pending.text.is_empty() {
+            pending.writer_idle = true;
+            pending = self
+                .line_added
+                .wait(pending)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    /// Takes everything pending into `batch`, leaving an empty buffer: the
+    /// servers go on adding lines while the batch is written.
+    fn take_batch(&self, batch: &mut String) {
+        let mut pending = self.lock();
+        batch.clear();
+        std::mem::swap(batch, &mut pending.text);
+        pending.writing = true;
     }
 
     /// Errors are ignored: a server must not stop because its console was

@@ -59,5 +59,6 @@ pub mod server;
 pub mod testing;
 pub mod trace;
 
-/// The port this lesson uses unless told otherwise (see the contract).
+/// The port this lesson uses unless told otherwise (see the contract,
+/// `tests/CONTRACT.md` at the top of the workspace).
 pub const DEFAULT_PORT: u16 = 5000;

@@ -106,3 +106,16 @@ fn check_names_the_waiting_check_against_a_server_that_serves_all_at_once() {
         "{out}"
     );
 }
+
+#[test]
+fn a_silent_client_is_closed_after_the_idle_timeout_and_the_next_is_served() {
+    let (addr, _server) = start_server(|listener| {
+        multiclients::server::run_with_idle_timeout(listener, Duration::from_millis(300))
+    });
+    let mut silent = connect(addr);
+    let mut next = connect(addr);
+    next.write_all(b"my turn?\n").unwrap();
+    // The silent client is closed (EOF) and the next one gets its echo.
+    assert_eq!(read_to_close(&mut silent), b"");
+    assert_eq!(read_exactly(&mut next, 9), b"my turn?\n");
+}
