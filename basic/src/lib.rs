@@ -52,6 +52,7 @@ pub mod checklist;
 pub mod cli;
 pub mod client;
 pub mod console;
+pub mod diagram;
 pub mod errors;
 pub mod limits;
 pub mod net;
