@@ -6,7 +6,7 @@
 //! with the opposite answer: a chat line must never be lost, so the server
 //! slows the sender; a log line may be, so the server never waits for it.
 //!
-//! So [`log!`](crate::log) and [`trace!`](crate::trace) only append the line
+//! So [`log!`](crate::log) and [`trace!`](macro@crate::trace) only append the line
 //! to a bounded buffer in memory and wake one writer thread per stream,
 //! which writes everything pending in one `write` call and goes back to
 //! sleep. While the console falls behind and the buffer is full, new lines
