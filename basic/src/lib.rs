@@ -43,18 +43,23 @@
 //!
 //! ## Support code every lesson reuses
 //! [`net`] (resolve, listen, connect), [`trace`](mod@trace) (the `log!` and `trace!`
-//! output), [`errors`] (one-line errors with hints) and [`checklist`] (the
+//! output), [`errors`] (one-line errors with hints), [`limits`] (what keeps one
+//! client from taking a server down) and [`checklist`] (the
 //! harness behind every `check` subcommand).
 
 pub mod check;
 pub mod checklist;
 pub mod cli;
 pub mod client;
+pub mod console;
+pub mod diagram;
 pub mod errors;
+pub mod limits;
 pub mod net;
 pub mod server;
 pub mod testing;
 pub mod trace;
 
-/// The port this lesson uses unless told otherwise (see the contract).
+/// The port this lesson uses unless told otherwise (see the contract,
+/// `tests/CONTRACT.md` at the top of the workspace).
 pub const DEFAULT_PORT: u16 = 5000;

@@ -37,6 +37,18 @@ enum Command {
     ///
     /// Example: cargo run -p basic -- check --port 5000
     Check(cli::Check<DEFAULT_PORT>),
+    /// Draw recorded sessions (`--trace-to FILE`, from any lesson's server or client) as one
+    /// sequence diagram, an SVG file.
+    ///
+    /// Example: cargo run -p basic -- diagram server.events client.events -o session.svg
+    Diagram {
+        /// Event files written by `--trace-to`, one per process.
+        #[arg(required = true)]
+        events: Vec<std::path::PathBuf>,
+        /// The SVG file to write.
+        #[arg(short, long, default_value = "session.svg")]
+        output: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,9 +70,14 @@ fn main() -> ExitCode {
             )?;
             Ok(true)
         }
+        Command::Diagram { events, output } => {
+            basic::diagram::draw_files(&events, &output)?;
+            eprintln!("wrote {}", output.display());
+            Ok(true)
+        }
         Command::Check(check) => {
-            let addr = basic::net::resolve(&check.at.host, check.at.port)?[0];
-            let report = basic::check::run(addr, check.timeout(), &mut std::io::stdout());
+            let addrs = basic::net::resolve(&check.at.host, check.at.port)?;
+            let report = basic::check::run(&addrs, check.timeout(), &mut std::io::stdout());
             Ok(report.all_passed())
         }
     })

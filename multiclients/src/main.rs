@@ -24,6 +24,10 @@ enum Command {
         at: cli::Endpoint<DEFAULT_PORT>,
         #[command(flatten)]
         backlog: cli::Backlog,
+        /// Seconds a client may send nothing before the server closes it and serves the next
+        /// (a silent client would otherwise block everyone waiting behind it).
+        #[arg(long, default_value_t = 60.0, value_parser = cli::parse_seconds)]
+        idle_timeout: f64,
         #[command(flatten)]
         trace: cli::Trace,
     },
@@ -44,11 +48,17 @@ enum Command {
 
 fn main() -> ExitCode {
     cli::exit_with(|| match cli::parse::<Cli>().command {
-        Command::Server { at, backlog, trace } => {
+        Command::Server {
+            at,
+            backlog,
+            idle_timeout,
+            trace,
+        } => {
             trace.apply();
             let listener = basic::net::listen(&at.host, at.port, backlog.backlog)?;
             basic::net::announce(&listener)?;
-            multiclients::server::run(listener)?;
+            let idle_timeout = std::time::Duration::from_secs_f64(idle_timeout);
+            multiclients::server::run_with_idle_timeout(listener, idle_timeout)?;
             Ok(true)
         }
         Command::Client { at, trace } => {
@@ -62,8 +72,8 @@ fn main() -> ExitCode {
             Ok(true)
         }
         Command::Check(check) => {
-            let addr = basic::net::resolve(&check.at.host, check.at.port)?[0];
-            let report = multiclients::check::run(addr, check.timeout(), &mut std::io::stdout());
+            let addrs = basic::net::resolve(&check.at.host, check.at.port)?;
+            let report = multiclients::check::run(&addrs, check.timeout(), &mut std::io::stdout());
             Ok(report.all_passed())
         }
     })
