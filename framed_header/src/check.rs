@@ -36,6 +36,10 @@ pub const SHOWN_BYTES: usize = 1024;
 #[derive(Debug, Clone)]
 pub struct Probe {
     pub addr: SocketAddr,
+    /// More addresses the host name resolved to, tried in turn if `addr`
+    /// refuses (`localhost` may be `::1` first while the server listens on
+    /// `127.0.0.1`).
+    pub other_addrs: Vec<SocketAddr>,
     pub timeout: Duration,
     pub framing: Framing,
     pub raw_replies: bool,
@@ -50,6 +54,7 @@ impl Probe {
     pub fn new(addr: SocketAddr, timeout: Duration, framing: Framing, raw_replies: bool) -> Probe {
         Probe {
             addr,
+            other_addrs: Vec::new(),
             timeout,
             framing,
             raw_replies,
@@ -64,6 +69,8 @@ impl Probe {
 /// trip time).
 pub struct Checker {
     probe: Probe,
+    /// The address that accepted the first connection: every check uses it.
+    target: Cell<SocketAddr>,
     spare: RefCell<Option<TcpStream>>,
     round_trip: Cell<Duration>,
 }
@@ -79,6 +86,7 @@ impl Checker {
     fn new(probe: &Probe) -> Checker {
         Checker {
             probe: probe.clone(),
+            target: Cell::new(probe.addr),
             spare: RefCell::new(None),
             round_trip: Cell::new(Duration::ZERO),
         }
@@ -96,11 +104,19 @@ impl Checker {
 
     /// The first connection: timed (the handshake is one round trip), and
     /// kept for the first check instead of being closed unused.
+    /// Each resolved address is tried in turn; a refused one costs the
+    /// server nothing.
     fn connect_first(&self) -> Result<(), Failure> {
+        let addrs: Vec<SocketAddr> = [self.addr]
+            .into_iter()
+            .chain(self.other_addrs.iter().copied())
+            .collect();
         let started = Instant::now();
-        let stream = open(self)?;
+        let (stream, addr) = basic::net::connect_first_within(&addrs, self.timeout)
+            .map_err(|err| Failure::because(format!("cannot connect to {}: {err}", self.addr)))?;
         self.saw_round_trip(started.elapsed());
-        *self.spare.borrow_mut() = Some(stream);
+        self.target.set(addr);
+        *self.spare.borrow_mut() = Some(prepare(stream, self)?);
         Ok(())
     }
 
@@ -624,8 +640,14 @@ fn open(p: &Checker) -> Result<TcpStream, Failure> {
     if let Some(stream) = p.spare.borrow_mut().take() {
         return Ok(stream);
     }
-    let stream = basic::net::connect_within(p.addr, p.wait())
-        .map_err(|err| Failure::because(format!("cannot connect to {}: {err}", p.addr)))?;
+    let addr = p.target.get();
+    let stream = basic::net::connect_within(addr, p.wait())
+        .map_err(|err| Failure::because(format!("cannot connect to {addr}: {err}")))?;
+    prepare(stream, p)
+}
+
+/// Socket options every check's connection gets.
+fn prepare(stream: TcpStream, p: &Checker) -> Result<TcpStream, Failure> {
     // Every write leaves at once, so that "1-byte writes" are 1-byte segments.
     let _ = stream.set_nodelay(true);
     // A write blocks while the server's receive buffer is full; a server

@@ -70,11 +70,16 @@ impl Peer {
 /// The server's limits: what one client may cost it.
 #[derive(Args, Debug, Clone)]
 struct Limits {
-    /// Clients served at once (a thread each); a newcomer past it gets
-    /// "!ERROR the server is full" and is closed.
-    #[arg(long, default_value_t = server::DEFAULT_MAX_CLIENTS,
-          value_parser = clap::value_parser!(usize))]
+    /// Clients served at once (a thread and a file descriptor each); a newcomer
+    /// past it gets "!ERROR the server is full" and is closed. Lowered, with a
+    /// note, to what the open-files limit (ulimit -n) allows.
+    #[arg(long, default_value_t = server::DEFAULT_MAX_CLIENTS)]
     max_clients: usize,
+    /// Connections from one address at once (IPv6: one /64), so that one
+    /// machine cannot take every place; 0 turns the cap off. Never applied to
+    /// loopback (127.0.0.1, ::1: tests, SSH tunnels).
+    #[arg(long, default_value_t = basic::limits::DEFAULT_MAX_PER_ADDRESS)]
+    max_per_address: usize,
     /// Seconds a connection may go without completing a message (silent, or
     /// too slow) before it gets an !ERROR and is closed.
     #[arg(long, default_value_t = server::DEFAULT_IDLE_TIMEOUT.as_secs_f64(),
@@ -178,17 +183,24 @@ fn serve(
     protocol: &Protocol,
     limits: &Limits,
 ) -> anyhow::Result<bool> {
+    if limits.max_clients == 0 {
+        anyhow::bail!("--max-clients 0 would turn every client away: use 1 or more");
+    }
+    // One descriptor per client: a limit above what the process may open
+    // is a promise the server cannot keep.
+    let (max_clients, lowered) = basic::limits::fit_to_open_files(limits.max_clients, 1);
+    if let Some(note) = lowered {
+        eprintln!("{note}");
+    }
     let config = server::Config {
         framing: protocol.framing()?,
         raw_replies: protocol.raw_replies,
-        max_clients: limits.max_clients,
+        max_clients,
+        max_per_address: limits.max_per_address,
         idle_timeout: Duration::from_secs_f64(limits.idle_timeout),
         write_timeout: Duration::from_secs_f64(limits.write_timeout),
     };
     config.validate().map_err(anyhow::Error::msg)?;
-    if config.max_clients == 0 {
-        anyhow::bail!("--max-clients 0 would turn every client away: use 1 or more");
-    }
     let listener = basic::net::listen(&at.host, at.port, limits.backlog)?;
     basic::net::announce(&listener)?;
     server::run(listener, config)?;
@@ -217,8 +229,10 @@ fn talk(
 fn check(args: &CheckArgs) -> anyhow::Result<bool> {
     let framing = args.protocol.framing()?;
     args.peer.validate(&framing)?;
+    let addrs = basic::net::resolve(&args.check.at.host, args.check.at.port)?;
     let probe = check::Probe {
-        addr: basic::net::resolve(&args.check.at.host, args.check.at.port)?[0],
+        addr: addrs[0],
+        other_addrs: addrs[1..].to_vec(),
         timeout: args.check.timeout(),
         framing,
         raw_replies: args.protocol.raw_replies,

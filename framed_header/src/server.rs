@@ -20,6 +20,11 @@
 //! ## Limits: one client cannot hold the server
 //! - `--max-clients`: past it, a newcomer gets `!ERROR the server is full`
 //!   and is closed, instead of a thread;
+//! - `--max-per-address`: one machine may not take every place (loopback,
+//!   where tests and SSH tunnels come from, is never capped);
+//! - out of file descriptors, `accept` fails and the newcomer would wait in
+//!   the backlog for ever: a spare descriptor, freed for a moment, lets us
+//!   accept it, tell it why, and close (`basic::limits`);
 //! - `--idle-timeout`: a connection that completes no message for that
 //!   long (silent, or sending a byte a minute) gets an `!ERROR` and is
 //!   closed, so its thread is free again;
@@ -28,15 +33,18 @@
 //!   it instead of blocking its thread for ever.
 
 use std::io::{self, BufReader, Read, Write as _};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use basic::checklist::is_timeout;
+use basic::errors::describe_io;
+use basic::limits::{PerAddressLimit, RefusalBurst, SpareDescriptor, is_out_of_descriptors};
 use basic::trace::preview;
 use basic::{log, trace};
+use multiclients::server::ACCEPT_RETRY_DELAY;
 
 use crate::frame::{FrameError, Framing, HeaderError, MessageReader};
 use crate::{ERROR_PREFIX, REPLY, is_disconnect};
@@ -77,6 +85,9 @@ pub struct Config {
     pub raw_replies: bool,
     /// Connections served at once; newcomers past it are turned away.
     pub max_clients: usize,
+    /// Connections from one address (one IPv6 /64) at once; 0: no cap.
+    /// Loopback is never capped (tests, SSH tunnels).
+    pub max_per_address: usize,
     /// The longest a connection may go without completing a message.
     pub idle_timeout: Duration,
     /// The longest one write may wait for a client to make room.
@@ -90,6 +101,7 @@ impl Config {
             framing,
             raw_replies,
             max_clients: DEFAULT_MAX_CLIENTS,
+            max_per_address: basic::limits::DEFAULT_MAX_PER_ADDRESS,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
         }
@@ -125,61 +137,199 @@ pub fn fits_in(framing: &Framing, what: &str, text: &str) -> Result<(), String> 
 }
 
 /// Accepts clients for ever, each on its own thread, and never returns: a
-/// failed `accept` (out of file descriptors, say) is logged and retried
-/// (see `multiclients::server::accept_next`). The `Result` is there so that `run` has
-/// the same shape as every lesson's server (`basic::testing::start_server`).
+/// failed `accept` is logged and retried, out of file descriptors a client
+/// is refused with a notice (see [`Door`]). The `Result` is there so that
+/// `run` has the same shape as every lesson's server
+/// (`basic::testing::start_server`).
 pub fn run(listener: TcpListener, config: Config) -> anyhow::Result<()> {
-    let clients = Arc::new(AtomicUsize::new(0));
+    let mut door = Door::new(config);
     loop {
-        // Lesson 2's accept step: blocks until a completed handshake waits
-        // in the backlog; a failed accept is logged and retried. This loop
-        // does nothing slow between two accepts (no log line, no socket
-        // option): the new thread does that, so the backlog keeps draining
-        // while clients connect and close in a hurry.
-        let (stream, peer) = multiclients::server::accept_next(&listener);
-        let Some(seat) = Seat::take(&clients, config.max_clients) else {
-            let reason = format!(
-                "the server is full (--max-clients {}); try again later",
-                config.max_clients
-            );
-            turn_away(stream, peer, config, &reason);
-            continue;
-        };
-        // The thread owns the stream: when it returns, the stream is
-        // dropped and the connection closed, whatever happened.
-        let spawned = thread::Builder::new()
-            .name(format!("client {peer}"))
-            .stack_size(CLIENT_STACK_BYTES)
-            .spawn(move || handle_client(stream, peer, config, seat));
-        if let Err(err) = spawned {
-            // The closure, and the stream in it, came back to us dropped:
-            // the peer sees a close. Log why; the next client may fare better.
-            log!("[{peer}] cannot start a thread: {err}; connection closed");
+        // This loop does nothing slow between two accepts (no log line, no
+        // socket option): the new thread does that, so the backlog keeps
+        // draining while clients connect and close in a hurry.
+        let (stream, peer) = door.accept(&listener);
+        match door.admit(peer) {
+            Ok(seat) => start_thread(stream, peer, config, seat),
+            Err(reason) => turn_away(stream, peer, config, &reason),
         }
     }
 }
 
-/// One of `--max-clients` places, given back when dropped (when the
-/// client's thread ends, however it ends).
-pub struct Seat(Arc<AtomicUsize>);
-
-impl Seat {
-    /// A place, if fewer than `max` are taken.
-    fn take(clients: &Arc<AtomicUsize>, max: usize) -> Option<Seat> {
-        // fetch_update retries if another thread changed the count between
-        // our read and our write: no lock, and the count is never over max.
-        clients
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Seat(Arc::clone(clients)))
+/// Hands the client to a thread of its own. Starting a thread can fail (the
+/// system's thread or memory limit): the client is then refused with a
+/// notice, not dropped in silence, so the stream waits in a shared slot
+/// that whoever runs next takes it from.
+fn start_thread(stream: TcpStream, peer: SocketAddr, config: Config, seat: Seat) {
+    let slot = Arc::new(Mutex::new(Some(stream)));
+    let for_thread = Arc::clone(&slot);
+    let spawned = thread::Builder::new()
+        .name(format!("client {peer}"))
+        .stack_size(CLIENT_STACK_BYTES)
+        .spawn(move || {
+            if let Some(stream) = take(&for_thread) {
+                handle_client(stream, peer, config, seat);
+            }
+        });
+    if let Err(err) = spawned {
+        log!("[{peer}] cannot start a thread: {err}; refused");
+        if let Some(stream) = take(&slot) {
+            turn_away(
+                stream,
+                peer,
+                config,
+                "the server cannot start a thread for you; try again later",
+            );
+        }
     }
+}
+
+/// Takes the stream out of its slot (a poisoned lock still holds it).
+fn take(slot: &Mutex<Option<TcpStream>>) -> Option<TcpStream> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+/// The accept loop's state: what it checks before a client gets a thread.
+/// - the client limit (`--max-clients`), counted without a lock;
+/// - the per-address cap (`--max-per-address`, never for loopback), from
+///   `basic::limits`, so that one machine cannot take every place;
+/// - a spare file descriptor: out of descriptors, `accept` fails and the
+///   client would wait in the backlog for ever; freeing the spare lets us
+///   accept it, say why, and close. Such refusals come in bursts, logged
+///   once with a count.
+struct Door {
+    config: Config,
+    clients: Arc<AtomicUsize>,
+    per_address: Arc<Mutex<PerAddressLimit>>,
+    spare: SpareDescriptor,
+    out_of_files: RefusalBurst,
+}
+
+impl Door {
+    fn new(config: Config) -> Door {
+        Door {
+            config,
+            clients: Arc::new(AtomicUsize::new(0)),
+            per_address: Arc::new(Mutex::new(PerAddressLimit::new(config.max_per_address))),
+            spare: SpareDescriptor::reserve(),
+            out_of_files: RefusalBurst::default(),
+        }
+    }
+
+    /// Lesson 2's accept step, plus the out-of-descriptors case.
+    fn accept(&mut self, listener: &TcpListener) -> (TcpStream, SocketAddr) {
+        loop {
+            // accept() takes the oldest completed handshake from the
+            // backlog, blocking until there is one.
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    trace!("accept() -> {peer}");
+                    self.report_burst();
+                    return (stream, peer);
+                }
+                Err(err) if is_out_of_descriptors(&err) => self.refuse_for_want_of_files(listener),
+                Err(err) => {
+                    // One failed accept (a client that reset while queued)
+                    // is no reason to stop serving.
+                    log!("accept failed: {}; still listening", describe_io(&err));
+                    thread::sleep(ACCEPT_RETRY_DELAY);
+                }
+            }
+        }
+    }
+
+    /// Out of descriptors: refuse the oldest waiting client with the spare.
+    fn refuse_for_want_of_files(&mut self, listener: &TcpListener) {
+        let max = self.config.framing.max_payload();
+        let text = fit_reason(OUT_OF_FILES, "out of files", max);
+        let notice = reply_bytes(self.config, &text).unwrap_or_default();
+        // Refuse only a client that is already waiting: our listener
+        // blocks, and refuse_one's accept would otherwise wait for the next
+        // arrival and refuse it even if descriptors are free again by then.
+        let _ = listener.set_nonblocking(true);
+        let refused = self.spare.refuse_one(listener, &notice);
+        let _ = listener.set_nonblocking(false);
+        match refused {
+            Some(peer) => {
+                if self.out_of_files.record(Instant::now()) {
+                    log!("[{peer}] refused: {OUT_OF_FILES} (more refusals are counted)");
+                }
+            }
+            // Nobody waiting, or no spare to free: wait for a client to
+            // leave instead of spinning on an accept that keeps failing.
+            None => thread::sleep(ACCEPT_RETRY_DELAY),
+        }
+        self.report_burst();
+    }
+
+    /// Logs the count of a burst of refusals once it is over.
+    fn report_burst(&mut self) {
+        if let Some(refused) = self.out_of_files.ended(Instant::now()) {
+            log!("refused {refused} connection(s) in all: {OUT_OF_FILES}");
+        }
+    }
+
+    /// A place for `peer`, or the reason it gets none.
+    fn admit(&self, peer: SocketAddr) -> Result<Seat, String> {
+        admit(
+            &self.clients,
+            &self.per_address,
+            self.config.max_clients,
+            peer.ip(),
+        )
+    }
+}
+
+/// Why a client is refused when the process has no descriptor left.
+const OUT_OF_FILES: &str = "the server is out of file descriptors; try again later";
+
+/// Takes a place among `max` for a client from `ip`: checks the
+/// per-address cap, then the client limit.
+fn admit(
+    clients: &Arc<AtomicUsize>,
+    per_address: &Arc<Mutex<PerAddressLimit>>,
+    max: usize,
+    ip: IpAddr,
+) -> Result<Seat, String> {
+    let mut addresses = per_address.lock().unwrap_or_else(PoisonError::into_inner);
+    if !addresses.try_admit(ip) {
+        return Err(format!(
+            "too many connections from {ip} (--max-per-address {}); try again later",
+            addresses.max_per_address()
+        ));
+    }
+    // fetch_update retries if another thread changed the count between our
+    // read and our write: no lock, and the count is never over max.
+    let counted = clients.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+        (n < max).then_some(n + 1)
+    });
+    if counted.is_err() {
+        addresses.release(ip);
+        return Err(format!(
+            "the server is full (--max-clients {max}); try again later"
+        ));
+    }
+    Ok(Seat {
+        clients: Arc::clone(clients),
+        per_address: Arc::clone(per_address),
+        ip,
+    })
+}
+
+/// One client's place, under `--max-clients` and its address's cap, given
+/// back when dropped (when the client's thread ends, however it ends).
+pub struct Seat {
+    clients: Arc<AtomicUsize>,
+    per_address: Arc<Mutex<PerAddressLimit>>,
+    ip: IpAddr,
 }
 
 impl Drop for Seat {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.clients.fetch_sub(1, Ordering::AcqRel);
+        self.per_address
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .release(self.ip);
     }
 }
 
@@ -517,12 +667,35 @@ mod tests {
     #[test]
     fn seats_run_out_at_the_limit_and_come_back_when_dropped() {
         let clients = Arc::new(AtomicUsize::new(0));
-        let first = Seat::take(&clients, 2).expect("a first seat");
-        let second = Seat::take(&clients, 2).expect("a second seat");
-        assert!(Seat::take(&clients, 2).is_none(), "no third seat");
+        let per_address = Arc::new(Mutex::new(PerAddressLimit::new(0)));
+        let ip = IpAddr::from([192, 0, 2, 1]);
+        let take = || admit(&clients, &per_address, 2, ip);
+        let first = take().expect("a first seat");
+        let second = take().expect("a second seat");
+        assert_eq!(
+            take().err().unwrap(),
+            "the server is full (--max-clients 2); try again later"
+        );
         drop(first);
-        let third = Seat::take(&clients, 2).expect("the first seat, given back");
+        let third = take().expect("the first seat, given back");
         drop((second, third));
+        assert_eq!(clients.load(Ordering::Acquire), 0);
+    }
+
+    #[test]
+    fn one_address_is_capped_and_its_places_come_back() {
+        let clients = Arc::new(AtomicUsize::new(0));
+        let per_address = Arc::new(Mutex::new(PerAddressLimit::new(1)));
+        let take = |ip: [u8; 4]| admit(&clients, &per_address, 10, IpAddr::from(ip));
+        let first = take([192, 0, 2, 1]).expect("a first seat");
+        assert_eq!(
+            take([192, 0, 2, 1]).err().unwrap(),
+            "too many connections from 192.0.2.1 (--max-per-address 1); try again later"
+        );
+        let other = take([192, 0, 2, 2]).expect("another address is not capped by the first");
+        drop(first);
+        let again = take([192, 0, 2, 1]).expect("its place came back");
+        drop((other, again));
         assert_eq!(clients.load(Ordering::Acquire), 0);
     }
 
