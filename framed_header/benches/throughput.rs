@@ -17,7 +17,7 @@
 //! accounted for: each connection checks that the reply bytes are exactly
 //! the expected reply over and over, and counts them; a run with a reply
 //! lost, extra or garbled is reported as such. Each figure is the median of
-//! three rounds.
+//! five rounds; the servers take turns, round by round.
 //!
 //! Then **churn**: 5,000 connections opened and closed one after another,
 //! counting the connects that took over half a second (a connect that
@@ -43,7 +43,7 @@ const SERVER: &str = env!("CARGO_BIN_EXE_framed_header");
 const CONNECTIONS: usize = 10;
 const MESSAGES_PER_CONNECTION: usize = 20_000;
 const IN_FLIGHT: usize = 64;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 /// The payload of every message (its content does not matter to the server).
 const PAYLOAD: &str = "hello from the benchmark";
 const REPLY: &str = "Msg received";
@@ -174,31 +174,93 @@ fn churn(name: &str, addr: SocketAddr) {
 }
 
 /// One workload in one setting against every server, then the ratios.
+/// The servers take turns, round after round, so that a moment when the
+/// machine is busy elsewhere costs each of them alike.
 fn compare(settings: &Settings, workload: Workload, c_reference: Option<&Path>) {
     println!("  {}:", workload.name());
-    let ours = measure_started(settings, workload, "framed_header", &ours_command(settings));
-    let c = c_reference.and_then(|binary| {
+    let mut contenders = vec![Contender::start("framed_header", &ours_command(settings))];
+    if let Some(binary) = c_reference {
         let mut command = Command::new(binary);
         command.args(["--port", "0", "--header", &settings.header_len.to_string()]);
         if settings.raw_replies {
             command.arg("--raw");
         }
-        measure_started(settings, workload, "C epoll reference", &command)
-    });
-    let python = match (settings.raw_replies, tutorial_server_command()) {
-        (true, Some(command)) => {
-            measure_started(settings, workload, "Python tutorial server", &command)
-        }
-        _ => None,
-    };
-    if let (Some(ours), Some(c)) = (ours, c) {
-        println!("    ratio framed_header / C reference: {:.2}", ours / c);
+        contenders.push(Contender::start("C epoll reference", &command));
     }
-    if let (Some(ours), Some(python)) = (ours, python) {
-        println!(
-            "    ratio framed_header / Python tutorial server: {:.2}",
-            ours / python
-        );
+    if let (true, Some(command)) = (settings.raw_replies, tutorial_server_command()) {
+        contenders.push(Contender::start("Python tutorial server", &command));
+    }
+    for _ in 0..ROUNDS {
+        for contender in &mut contenders {
+            contender.run_round(settings, workload);
+        }
+    }
+    let rates: Vec<Option<f64>> = contenders.iter_mut().map(Contender::finish).collect();
+    for (name, rate) in contenders.iter().zip(&rates).skip(1) {
+        if let (Some(ours), Some(theirs)) = (rates[0], rate) {
+            println!(
+                "    ratio framed_header / {}: {:.2}",
+                name.name,
+                ours / theirs
+            );
+        }
+    }
+}
+
+/// One server under test, and its rounds so far.
+struct Contender {
+    name: &'static str,
+    server: Result<Started, String>,
+    rates: Vec<f64>,
+    failure: Option<String>,
+}
+
+impl Contender {
+    fn start(name: &'static str, command: &Command) -> Contender {
+        Contender {
+            name,
+            server: Started::new(command),
+            rates: Vec::new(),
+            failure: None,
+        }
+    }
+
+    /// One more round, unless the server could not start or failed one.
+    fn run_round(&mut self, settings: &Settings, workload: Workload) {
+        let Ok(server) = &self.server else { return };
+        if self.failure.is_some() {
+            return;
+        }
+        match round(server.addr, settings, workload) {
+            Ok(rate) => self.rates.push(rate),
+            Err(problem) => self.failure = Some(problem),
+        }
+    }
+
+    /// Prints the median rate (or what went wrong), stops the server.
+    fn finish(&mut self) -> Option<f64> {
+        let name = self.name;
+        let rate = match (&mut self.server, &self.failure) {
+            (Err(err), _) => {
+                println!("    {name:<24} skipped: {err}");
+                None
+            }
+            (Ok(_), Some(problem)) => {
+                println!("    {name:<24} FAILED: {problem}");
+                None
+            }
+            (Ok(_), None) => {
+                self.rates.sort_by(f64::total_cmp);
+                let median = self.rates[self.rates.len() / 2];
+                println!("    {name:<24} {median:>12.0} messages/s, every reply accounted for");
+                Some(median)
+            }
+        };
+        if let Ok(server) = &mut self.server {
+            let _ = server.child.kill();
+            let _ = server.child.wait();
+        }
+        rate
     }
 }
 
@@ -210,36 +272,6 @@ fn ours_command(settings: &Settings) -> Command {
         command.arg("--raw-replies");
     }
     command
-}
-
-/// Starts a server, measures it, stops it. Returns its messages/s, if every
-/// reply of every round was accounted for.
-fn measure_started(
-    settings: &Settings,
-    workload: Workload,
-    name: &str,
-    command: &Command,
-) -> Option<f64> {
-    let mut server = match Started::new(command) {
-        Ok(server) => server,
-        Err(err) => {
-            println!("    {name:<24} skipped: {err}");
-            return None;
-        }
-    };
-    let result = measure(server.addr, settings, workload);
-    let _ = server.child.kill();
-    let _ = server.child.wait();
-    match result {
-        Ok(rate) => {
-            println!("    {name:<24} {rate:>12.0} messages/s, every reply accounted for");
-            Some(rate)
-        }
-        Err(problem) => {
-            println!("    {name:<24} FAILED: {problem}");
-            None
-        }
-    }
 }
 
 /// The median rate of [`ROUNDS`] rounds, or what went wrong.

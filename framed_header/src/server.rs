@@ -11,9 +11,8 @@
 //!   which may hold hundreds of messages, and [`MessageReader`] still reads
 //!   *exactly* a header, then *exactly* a payload, from that buffer: the
 //!   lesson's loop over short reads is unchanged, only cheaper;
-//! - replies (and the log lines of the messages) wait in [`Outbox`] and go
-//!   out in one `write` when the input runs dry, that is, *just before the
-//!   server would wait for more input*. That moment is the rule: a reply
+//! - replies wait in [`Outbox`] and go out in one `write` when the input
+//!   runs dry, that is, *just before the server would wait for more input*. That moment is the rule: a reply
 //!   held back while waiting for input that never comes would be a reply
 //!   never sent (a lock-step client would wait for ever).
 //!
@@ -59,7 +58,7 @@ pub const LINGER_BYTES: usize = 2 * 1024 * 1024;
 pub const LOG_PREVIEW_BYTES: usize = 80;
 /// The input buffer: how much one `read` may take in at once.
 pub const INPUT_BUF_BYTES: usize = 64 * 1024;
-/// Replies (or log text) waiting past this many bytes are sent at once,
+/// Replies waiting past this many bytes are sent at once,
 /// input or not: memory per client stays bounded.
 pub const OUTBOX_BYTES: usize = 64 * 1024;
 /// `--max-clients` unless told otherwise: a thread each.
@@ -466,17 +465,16 @@ fn answer_messages(
     }
 }
 
-/// What waits to be sent on one connection (replies, and the log lines of
-/// the messages they answer), and the socket they go to. It is also where
-/// input comes from: [`Outbox`] implements [`Read`], and sends everything
-/// pending *before* it waits for the peer's next bytes.
+/// The replies waiting to be sent on one connection, and the socket they
+/// go to. It is also where input comes from: [`Outbox`] implements
+/// [`Read`], and sends everything pending *before* it waits for the peer's
+/// next bytes.
 struct Outbox<'a> {
     stream: &'a TcpStream,
     /// `[peer] `, the start of each log line, formatted once.
     log_prefix: String,
     config: Config,
     replies: Vec<u8>,
-    log_lines: String,
     /// When the message being read must be complete; `None` between
     /// messages, set by the first wait for the next one.
     deadline: Option<Instant>,
@@ -491,28 +489,23 @@ impl<'a> Outbox<'a> {
             log_prefix: format!("[{peer}] "),
             config,
             replies: Vec::new(),
-            log_lines: String::new(),
             deadline: None,
             write_stalled: false,
         }
     }
 
-    /// Notes one message's log line, to be printed with its batch. Quoted
-    /// and escaped: a payload may hold `\n` or control bytes, and one
-    /// message must stay one log line.
+    /// Logs one message. Quoted and escaped: a payload may hold `\n` or
+    /// control bytes, and one message must stay one log line. (`log!` never
+    /// waits for the console: it queues the line, or counts it as skipped.)
     fn note(&mut self, message: &str) {
-        self.log_lines.push_str(&self.log_prefix);
         if is_plain(message) {
             // The common case, without building a String per message: at a
             // million messages a second, that allocation is what shows.
-            self.log_lines.push('"');
-            self.log_lines.push_str(message);
-            self.log_lines.push('"');
+            log!("{}\"{message}\"", self.log_prefix);
         } else {
-            self.log_lines
-                .push_str(&preview(message.as_bytes(), LOG_PREVIEW_BYTES));
+            let shown = preview(message.as_bytes(), LOG_PREVIEW_BYTES);
+            log!("{}{shown}", self.log_prefix);
         }
-        self.log_lines.push('\n');
         // A message completed: the next one gets a fresh idle deadline.
         self.deadline = None;
     }
@@ -520,19 +513,14 @@ impl<'a> Outbox<'a> {
     /// Queues one reply; sends the batch early if it grew large.
     fn queue(&mut self, reply: &[u8]) -> io::Result<()> {
         self.replies.extend_from_slice(reply);
-        if self.replies.len() >= OUTBOX_BYTES || self.log_lines.len() >= OUTBOX_BYTES {
+        if self.replies.len() >= OUTBOX_BYTES {
             self.send_pending()?;
         }
         Ok(())
     }
 
-    /// Prints the batch's log lines and sends its replies in one write.
+    /// Sends the batch's replies in one write.
     fn send_pending(&mut self) -> io::Result<()> {
-        if !self.log_lines.is_empty() {
-            // One log call for the whole batch: one line per message still.
-            log!("{}", self.log_lines.trim_end_matches('\n'));
-            self.log_lines.clear();
-        }
         if self.replies.is_empty() {
             return Ok(());
         }
