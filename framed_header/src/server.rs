@@ -11,7 +11,7 @@
 //!   which may hold hundreds of messages, and [`MessageReader`] still reads
 //!   *exactly* a header, then *exactly* a payload, from that buffer: the
 //!   lesson's loop over short reads is unchanged, only cheaper;
-//! - replies wait in [`Outbox`] and go out in one `write` when the input
+//! - replies wait in `Outbox` and go out in one `write` when the input
 //!   runs dry, that is, *just before the server would wait for more input*. That moment is the rule: a reply
 //!   held back while waiting for input that never comes would be a reply
 //!   never sent (a lock-step client would wait for ever).
@@ -137,7 +137,7 @@ pub fn fits_in(framing: &Framing, what: &str, text: &str) -> Result<(), String> 
 
 /// Accepts clients for ever, each on its own thread, and never returns: a
 /// failed `accept` is logged and retried, out of file descriptors a client
-/// is refused with a notice (see [`Door`]). The `Result` is there so that
+/// is refused with a notice (see `Door`). The `Result` is there so that
 /// `run` has the same shape as every lesson's server
 /// (`basic::testing::start_server`).
 pub fn run(listener: TcpListener, config: Config) -> anyhow::Result<()> {
