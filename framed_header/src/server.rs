@@ -33,8 +33,7 @@
 
 use std::io::{self, BufReader, Read, Write as _};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -188,7 +187,7 @@ fn take(slot: &Mutex<Option<TcpStream>>) -> Option<TcpStream> {
 }
 
 /// The accept loop's state: what it checks before a client gets a thread.
-/// - the client limit (`--max-clients`), counted without a lock;
+/// - the client limit (`--max-clients`);
 /// - the per-address cap (`--max-per-address`, never for loopback), from
 ///   `basic::limits`, so that one machine cannot take every place;
 /// - a spare file descriptor: out of descriptors, `accept` fails and the
@@ -197,8 +196,7 @@ fn take(slot: &Mutex<Option<TcpStream>>) -> Option<TcpStream> {
 ///   once with a count.
 struct Door {
     config: Config,
-    clients: Arc<AtomicUsize>,
-    per_address: Arc<Mutex<PerAddressLimit>>,
+    places: Arc<Mutex<Places>>,
     spare: SpareDescriptor,
     out_of_files: RefusalBurst,
 }
@@ -207,8 +205,11 @@ impl Door {
     fn new(config: Config) -> Door {
         Door {
             config,
-            clients: Arc::new(AtomicUsize::new(0)),
-            per_address: Arc::new(Mutex::new(PerAddressLimit::new(config.max_per_address))),
+            places: Arc::new(Mutex::new(Places {
+                clients: 0,
+                max_clients: config.max_clients,
+                per_address: PerAddressLimit::new(config.max_per_address),
+            })),
             spare: SpareDescriptor::reserve(),
             out_of_files: RefusalBurst::default(),
         }
@@ -269,66 +270,64 @@ impl Door {
 
     /// A place for `peer`, or the reason it gets none.
     fn admit(&self, peer: SocketAddr) -> Result<Seat, String> {
-        admit(
-            &self.clients,
-            &self.per_address,
-            self.config.max_clients,
-            peer.ip(),
-        )
+        Places::take(&self.places, peer.ip())
     }
 }
 
 /// Why a client is refused when the process has no descriptor left.
 const OUT_OF_FILES: &str = "the server is out of file descriptors; try again later";
 
-/// Takes a place among `max` for a client from `ip`: checks the
-/// per-address cap, then the client limit.
-fn admit(
-    clients: &Arc<AtomicUsize>,
-    per_address: &Arc<Mutex<PerAddressLimit>>,
-    max: usize,
-    ip: IpAddr,
-) -> Result<Seat, String> {
-    let mut addresses = per_address.lock().unwrap_or_else(PoisonError::into_inner);
-    if !addresses.try_admit(ip) {
-        return Err(format!(
-            "too many connections from {ip} (--max-per-address {}); try again later",
-            addresses.max_per_address()
-        ));
+/// Who is connected: how many, and from where. One lock guards both: the
+/// accept loop takes it to admit a client, a client's thread to leave, each
+/// for a few instructions.
+struct Places {
+    clients: usize,
+    max_clients: usize,
+    per_address: PerAddressLimit,
+}
+
+impl Places {
+    /// A place for a client from `ip`, or the reason it gets none.
+    fn take(places: &Arc<Mutex<Places>>, ip: IpAddr) -> Result<Seat, String> {
+        let mut guard = lock(places);
+        if guard.clients >= guard.max_clients {
+            return Err(format!(
+                "the server is full (--max-clients {}); try again later",
+                guard.max_clients
+            ));
+        }
+        if !guard.per_address.try_admit(ip) {
+            return Err(format!(
+                "too many connections from {ip} (--max-per-address {}); try again later",
+                guard.per_address.max_per_address()
+            ));
+        }
+        guard.clients += 1;
+        Ok(Seat {
+            places: Arc::clone(places),
+            ip,
+        })
     }
-    // fetch_update retries if another thread changed the count between our
-    // read and our write: no lock, and the count is never over max.
-    let counted = clients.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-        (n < max).then_some(n + 1)
-    });
-    if counted.is_err() {
-        addresses.release(ip);
-        return Err(format!(
-            "the server is full (--max-clients {max}); try again later"
-        ));
-    }
-    Ok(Seat {
-        clients: Arc::clone(clients),
-        per_address: Arc::clone(per_address),
-        ip,
-    })
+}
+
+/// Locks `places`; a lock poisoned by a panicking thread still holds
+/// valid counts (every change is one statement).
+fn lock(places: &Mutex<Places>) -> MutexGuard<'_, Places> {
+    places.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// One client's place, under `--max-clients` and its address's cap, given
 /// back when dropped (when the client's thread ends, however it ends).
 pub struct Seat {
-    clients: Arc<AtomicUsize>,
-    per_address: Arc<Mutex<PerAddressLimit>>,
+    places: Arc<Mutex<Places>>,
     ip: IpAddr,
 }
 
 impl Drop for Seat {
     fn drop(&mut self) {
-        self.clients.fetch_sub(1, Ordering::AcqRel);
-        self.per_address
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .release(self.ip);
+        let mut places = lock(&self.places);
+        places.clients -= 1;
+        places.per_address.release(self.ip);
     }
 }
 
@@ -654,27 +653,32 @@ mod tests {
 
     #[test]
     fn seats_run_out_at_the_limit_and_come_back_when_dropped() {
-        let clients = Arc::new(AtomicUsize::new(0));
-        let per_address = Arc::new(Mutex::new(PerAddressLimit::new(0)));
+        let places = places(2, 0);
         let ip = IpAddr::from([192, 0, 2, 1]);
-        let take = || admit(&clients, &per_address, 2, ip);
-        let first = take().expect("a first seat");
-        let second = take().expect("a second seat");
+        let first = Places::take(&places, ip).expect("a first seat");
+        let second = Places::take(&places, ip).expect("a second seat");
         assert_eq!(
-            take().err().unwrap(),
+            Places::take(&places, ip).err().unwrap(),
             "the server is full (--max-clients 2); try again later"
         );
         drop(first);
-        let third = take().expect("the first seat, given back");
+        let third = Places::take(&places, ip).expect("the first seat, given back");
         drop((second, third));
-        assert_eq!(clients.load(Ordering::Acquire), 0);
+        assert_eq!(lock(&places).clients, 0);
+    }
+
+    fn places(max_clients: usize, max_per_address: usize) -> Arc<Mutex<Places>> {
+        Arc::new(Mutex::new(Places {
+            clients: 0,
+            max_clients,
+            per_address: PerAddressLimit::new(max_per_address),
+        }))
     }
 
     #[test]
     fn one_address_is_capped_and_its_places_come_back() {
-        let clients = Arc::new(AtomicUsize::new(0));
-        let per_address = Arc::new(Mutex::new(PerAddressLimit::new(1)));
-        let take = |ip: [u8; 4]| admit(&clients, &per_address, 10, IpAddr::from(ip));
+        let places = places(10, 1);
+        let take = |ip: [u8; 4]| Places::take(&places, IpAddr::from(ip));
         let first = take([192, 0, 2, 1]).expect("a first seat");
         assert_eq!(
             take([192, 0, 2, 1]).err().unwrap(),
@@ -684,7 +688,7 @@ mod tests {
         drop(first);
         let again = take([192, 0, 2, 1]).expect("its place came back");
         drop((other, again));
-        assert_eq!(clients.load(Ordering::Acquire), 0);
+        assert_eq!(lock(&places).clients, 0);
     }
 
     #[test]
