@@ -21,7 +21,7 @@ struct Cli {
 /// The protocol settings every side must agree on.
 #[derive(Args, Debug, Clone)]
 struct Protocol {
-    /// Header size in bytes (the tutorial uses 64).
+    /// Header size in bytes (Tech With Tim's tutorial: 64; its variants and ours: 128).
     #[arg(long, default_value_t = DEFAULT_HEADER_LEN)]
     header_size: usize,
     /// Largest payload, in bytes (at most 1 GiB). The server refuses a longer
@@ -30,7 +30,7 @@ struct Protocol {
     /// and check must use the server's value.
     #[arg(long, default_value_t = DEFAULT_MAX_PAYLOAD_BYTES)]
     max_payload: usize,
-    /// Replies are bare bytes with no header, as the tutorial's server sends them.
+    /// Replies are bare bytes with no header, as the tutorials' servers send them.
     #[arg(long)]
     raw_replies: bool,
 }
@@ -102,9 +102,9 @@ enum Command {
     ///
     /// Accepts both goodbyes, !DISCONNECT and !DISCONNECT!.
     ///
-    /// Examples (for Tech With Tim's tutorial client, then for a 128-byte variant):
-    ///   cargo run -p framed_header -- server --header-size 64 --raw-replies
-    ///   cargo run -p framed_header -- server --raw-replies
+    /// Example (for Tech With Tim's tutorial client): cargo run -p framed_header -- server --header-size 64 --raw-replies
+    ///
+    /// Example (for a 128-byte variant's client): cargo run -p framed_header -- server --raw-replies
     Server {
         #[command(flatten)]
         at: cli::Endpoint<DEFAULT_PORT>,
@@ -121,10 +121,11 @@ enum Command {
     /// it is awaited, not printed (a server may also just close). An `!ERROR`
     /// reply stops the client with an error.
     ///
-    /// Examples (our server; Tech With Tim's tutorial server; a 128-byte variant):
-    ///   printf 'hello\nhéllo ✓\n' | cargo run -p framed_header -- client
-    ///   cargo run -p framed_header -- client --header-size 64 --raw-replies
-    ///   cargo run -p framed_header -- client --raw-replies --goodbye '!DISCONNECT!'
+    /// Example: printf 'hello\nhéllo ✓\n' | cargo run -p framed_header -- client
+    ///
+    /// Example (Tech With Tim's tutorial server): cargo run -p framed_header -- client --header-size 64 --raw-replies
+    ///
+    /// Example (a 128-byte variant's server): cargo run -p framed_header -- client --raw-replies --goodbye '!DISCONNECT!'
     Client {
         #[command(flatten)]
         at: cli::Endpoint<DEFAULT_PORT>,
@@ -137,9 +138,9 @@ enum Command {
     },
     /// Test whatever server of this protocol listens at the address, written in any language.
     ///
-    /// Examples (Tech With Tim's tutorial server; a 128-byte variant):
-    ///   cargo run -p framed_header -- check --header-size 64 --raw-replies
-    ///   cargo run -p framed_header -- check --raw-replies --goodbye '!DISCONNECT!'
+    /// Example (Tech With Tim's tutorial server): cargo run -p framed_header -- check --header-size 64 --raw-replies
+    ///
+    /// Example (a 128-byte variant's server): cargo run -p framed_header -- check --raw-replies --goodbye '!DISCONNECT!'
     Check(CheckArgs),
 }
 
