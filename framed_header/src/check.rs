@@ -12,8 +12,9 @@
 //!
 //! ## Slow links
 //! Every wait is `--timeout` plus four round trips, measured on the way
-//! (the connect, the first reply), so that a server across a slow network
-//! is not failed for the network's delay. When a check still fails by
+//! (the connect, the first reply, which may take five times the usual
+//! wait), so that a server across a slow network is not failed for the
+//! network's delay. When a check still fails by
 //! waiting and the round trip is a large part of the timeout, the failure
 //! says the link may be the cause, and by how much to raise `--timeout`.
 
@@ -73,6 +74,8 @@ pub struct Checker {
     target: Cell<SocketAddr>,
     spare: RefCell<Option<TcpStream>>,
     round_trip: Cell<Duration>,
+    /// A reply came, and its round trip was measured.
+    replied: Cell<bool>,
 }
 
 impl Deref for Checker {
@@ -89,6 +92,7 @@ impl Checker {
             target: Cell::new(probe.addr),
             spare: RefCell::new(None),
             round_trip: Cell::new(Duration::ZERO),
+            replied: Cell::new(false),
         }
     }
 
@@ -216,15 +220,27 @@ pub fn run(probe: &Probe, out: &mut dyn Write) -> Report {
     list.finish()
 }
 
+/// The first reply of the run may take [`FIRST_REPLY_PATIENCE`] times the
+/// usual wait: it is how the run learns the round trip of this link (the
+/// connect alone cannot tell: through an SSH tunnel, it reaches the local
+/// end of the tunnel at once).
 fn round_trip(p: &Checker, text: &str) -> Result<(), Failure> {
     let stream = open(p)?;
+    let wait = match p.replied.get() {
+        true => p.wait(),
+        false => p.wait() * FIRST_REPLY_PATIENCE,
+    };
     let sent = Instant::now();
     send(&stream, &frame(p, text)?)?;
-    expect_replies(p, &stream, &show(text.as_bytes()), 1)?;
+    expect_replies_within(p, &stream, &show(text.as_bytes()), 1, wait)?;
     p.saw_round_trip(sent.elapsed());
+    p.replied.set(true);
     goodbye(p, &stream);
     Ok(())
 }
+
+/// How many times the usual wait the first reply may take.
+pub const FIRST_REPLY_PATIENCE: u32 = 5;
 
 fn split_header(p: &Checker) -> Result<(), Failure> {
     let stream = open(p)?;
@@ -434,8 +450,19 @@ fn expect_replies(
     sent: &str,
     count: usize,
 ) -> Result<(), Failure> {
+    expect_replies_within(p, stream, sent, count, p.wait())
+}
+
+/// Expects `count` replies within `wait`.
+fn expect_replies_within(
+    p: &Checker,
+    stream: &TcpStream,
+    sent: &str,
+    count: usize,
+    wait: Duration,
+) -> Result<(), Failure> {
     let expected = reply_bytes(p).repeat(count);
-    let (mut got, ending) = receive(stream, expected.len(), p.wait());
+    let (mut got, ending) = receive(stream, expected.len(), wait);
     if got == expected {
         return Ok(());
     }
@@ -454,7 +481,7 @@ fn expect_replies(
     let mut failure = Failure::new(
         sent,
         show(&expected),
-        format!("{}, {}", shown(&got), ending.describe(p.wait())),
+        format!("{}, {}", shown(&got), ending.describe(wait)),
     );
     // The previews may look the same for a long while: say where the
     // bytes really part.
