@@ -125,7 +125,8 @@ fn say_goodbye(
             );
             Ok(None)
         }
-        // Reset instead of a close: the server is gone all the same.
+        // Reset instead of a close, or already closed: the server is gone
+        // all the same.
         Err(err) if is_reset(&err) => Ok(None),
         other => other,
     }
@@ -136,16 +137,18 @@ fn is_timeout_error(err: &anyhow::Error) -> bool {
         .is_some_and(|err| err.timed_out)
 }
 
-/// A read timeout is `WouldBlock` on Unix and `TimedOut` on Windows.
-fn is_timeout_kind(kind: io::ErrorKind) -> bool {
-    matches!(kind, io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
-}
-
+/// Whether the connection was already gone: a reset, or a write to a
+/// socket the server had closed (broken pipe).
 fn is_reset(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
-        cause
-            .downcast_ref::<io::Error>()
-            .is_some_and(|err| err.kind() == io::ErrorKind::ConnectionReset)
+        cause.downcast_ref::<io::Error>().is_some_and(|err| {
+            matches!(
+                err.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionAborted
+            )
+        })
     })
 }
 
@@ -220,10 +223,7 @@ fn read_framed(
         return Err(refused(&String::from_utf8_lossy(&[reason, &rest].concat())));
     }
     let hint = guess_mismatch(got, Some(config.framing.header_len()));
-    let err_kind = match &err {
-        FrameError::Io(err) => Some(err.kind()),
-        _ => None,
-    };
+    let timed_out = matches!(&err, FrameError::Io(err) if is_timeout(err));
     let mut message = match err {
         FrameError::Io(err) if is_timeout(&err) => format!(
             "no complete reply within {}s: {}",
@@ -236,7 +236,6 @@ fn read_framed(
     if let Some(hint) = hint {
         message.push_str(&format!(" ({hint})"));
     }
-    let timed_out = matches!(&err_kind, Some(kind) if is_timeout_kind(*kind));
     Err(ReplyError { message, timed_out }.into())
 }
 
