@@ -74,8 +74,8 @@ pub struct Checker {
     target: Cell<SocketAddr>,
     spare: RefCell<Option<TcpStream>>,
     round_trip: Cell<Duration>,
-    /// A reply came, and its round trip was measured.
-    replied: Cell<bool>,
+    /// The next round trip is the run's first: it may take longer.
+    patient: Cell<bool>,
 }
 
 impl Deref for Checker {
@@ -92,7 +92,7 @@ impl Checker {
             target: Cell::new(probe.addr),
             spare: RefCell::new(None),
             round_trip: Cell::new(Duration::ZERO),
-            replied: Cell::new(false),
+            patient: Cell::new(true),
         }
     }
 
@@ -226,15 +226,16 @@ pub fn run(probe: &Probe, out: &mut dyn Write) -> Report {
 /// end of the tunnel at once).
 fn round_trip(p: &Checker, text: &str) -> Result<(), Failure> {
     let stream = open(p)?;
-    let wait = match p.replied.get() {
-        true => p.wait(),
-        false => p.wait() * FIRST_REPLY_PATIENCE,
+    // Only the first round trip of the run is patient, answered or not:
+    // a silent server must not cost every check five times the wait.
+    let wait = match p.patient.replace(false) {
+        true => p.wait() * FIRST_REPLY_PATIENCE,
+        false => p.wait(),
     };
     let sent = Instant::now();
     send(&stream, &frame(p, text)?)?;
     expect_replies_within(p, &stream, &show(text.as_bytes()), 1, wait)?;
     p.saw_round_trip(sent.elapsed());
-    p.replied.set(true);
     goodbye(p, &stream);
     Ok(())
 }
@@ -462,26 +463,23 @@ fn expect_replies_within(
     wait: Duration,
 ) -> Result<(), Failure> {
     let expected = reply_bytes(p).repeat(count);
-    let (mut got, ending) = receive(stream, expected.len(), wait);
+    let (mut got, mut ending) = receive_expecting(stream, &expected, wait);
     if got == expected {
         return Ok(());
     }
-    // We read no more than a correct answer's length; to show what came
-    // whole, take in what else is already arriving.
-    if matches!(ending, Ending::Complete) {
-        got.extend(
-            receive(
-                stream,
-                SHOWN_BYTES,
-                Duration::from_millis(200) + p.round_trip.get(),
-            )
-            .0,
-        );
+    // We stopped at a correct answer's length, or where the bytes parted
+    // from it; to show what came whole, take in what else is arriving.
+    let mut waited = wait;
+    if matches!(ending, Ending::Complete | Ending::Differs) {
+        waited = Duration::from_millis(200) + p.round_trip.get();
+        let (more, then) = receive(stream, SHOWN_BYTES, waited);
+        got.extend(more);
+        ending = then;
     }
     let mut failure = Failure::new(
         sent,
         show(&expected),
-        format!("{}, {}", shown(&got), ending.describe(wait)),
+        format!("{}, {}", shown(&got), ending.describe(waited)),
     );
     // The previews may look the same for a long while: say where the
     // bytes really part.
@@ -583,6 +581,8 @@ fn or_hint(failure: Failure, hint: &str) -> Failure {
 /// How a [`receive`] stopped.
 enum Ending {
     Complete,
+    /// What came already differs from what a correct server sends.
+    Differs,
     Closed,
     Silent,
     Failed(io::Error),
@@ -591,7 +591,7 @@ enum Ending {
 impl Ending {
     fn describe(&self, timeout: Duration) -> String {
         match self {
-            Ending::Complete => "and more may follow".into(),
+            Ending::Complete | Ending::Differs => "and more may follow".into(),
             Ending::Closed => "then the server closed the connection".into(),
             Ending::Silent => format!("then nothing more for {}", seconds(timeout)),
             Ending::Failed(err) => format!("then {err}"),
@@ -607,7 +607,27 @@ fn seconds(wait: Duration) -> String {
 /// Reads up to `len` bytes: stops when they are in, the server closes, or
 /// `timeout` passes. Never reads more than `len`, so what follows stays
 /// for the next step to see.
-fn receive(mut stream: &TcpStream, len: usize, timeout: Duration) -> (Vec<u8>, Ending) {
+fn receive(stream: &TcpStream, len: usize, timeout: Duration) -> (Vec<u8>, Ending) {
+    receive_until(stream, len, timeout, |_| false)
+}
+
+/// Reads `expected.len()` bytes like [`receive`], but stops as soon as
+/// they part from `expected`: a wrong answer fails at once, without
+/// waiting for bytes that will not make it right.
+fn receive_expecting(stream: &TcpStream, expected: &[u8], timeout: Duration) -> (Vec<u8>, Ending) {
+    receive_until(stream, expected.len(), timeout, |got| {
+        !expected.starts_with(got)
+    })
+}
+
+/// Reads up to `len` bytes, stopping early (`Ending::Differs`) once
+/// `differs` says what came is wrong.
+fn receive_until(
+    mut stream: &TcpStream,
+    len: usize,
+    timeout: Duration,
+    differs: impl Fn(&[u8]) -> bool,
+) -> (Vec<u8>, Ending) {
     let deadline = Instant::now() + timeout;
     let mut got = Vec::new();
     let mut buf = [0u8; 16 * 1024];
@@ -620,7 +640,12 @@ fn receive(mut stream: &TcpStream, len: usize, timeout: Duration) -> (Vec<u8>, E
         // read() waits for some of the bytes, the server's close, or the timeout.
         match stream.read(&mut buf[..want]) {
             Ok(0) => return (got, Ending::Closed),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                if differs(&got) {
+                    return (got, Ending::Differs);
+                }
+            }
             Err(err) if is_timeout(&err) || err.kind() == io::ErrorKind::Interrupted => continue,
             // A reset ends the connection too: for these checks, a close.
             Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {
