@@ -211,7 +211,7 @@ fn read_framed(
     replies: &mut MessageReader,
     config: &Config,
 ) -> anyhow::Result<Option<String>> {
-    let err = match replies.read_message(&mut stream) {
+    let err = match replies.read_message(&mut Traced(&mut stream)) {
         Ok(reply) => return Ok(reply.map(str::to_string)),
         Err(err) => err,
     };
@@ -237,6 +237,18 @@ fn read_framed(
         message.push_str(&format!(" ({hint})"));
     }
     Err(ReplyError { message, timed_out }.into())
+}
+
+/// A reader that traces each of its reads: the client reads the socket
+/// itself, so each is a system call worth showing with `--trace`.
+struct Traced<R>(R);
+
+impl<R: io::Read> io::Read for Traced<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(buf)?;
+        trace!("read(up to {} bytes) -> {n}", buf.len());
+        Ok(n)
+    }
 }
 
 /// What else arrived already, up to `max` bytes, waiting only briefly: to
@@ -293,9 +305,9 @@ pub fn read_raw(stream: &TcpStream, config: &Config) -> anyhow::Result<Option<St
 }
 
 /// One read: waits for at least one byte, the close (0), or the timeout.
-fn read_some(mut stream: &TcpStream, buf: &mut [u8], wait: Duration) -> anyhow::Result<usize> {
+fn read_some(stream: &TcpStream, buf: &mut [u8], wait: Duration) -> anyhow::Result<usize> {
     loop {
-        match stream.read(buf) {
+        match Traced(stream).read(buf) {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) if is_timeout(&err) => {
                 let message = format!("no reply within {}s", wait.as_secs_f32());

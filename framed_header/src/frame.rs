@@ -462,7 +462,9 @@ impl MessageReader {
     }
 }
 
-/// One `read`, retried when a signal interrupts it.
+/// One `read`, retried when a signal interrupts it. (Not traced here: the
+/// source may be a buffer, and `--trace` shows system calls; the socket
+/// side traces its own reads.)
 fn read_some(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         // read() blocks until at least one byte has arrived, then returns
@@ -470,11 +472,7 @@ fn read_some(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         // It returns 0 only when the peer has closed its sending side.
         match stream.read(buf) {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Ok(n) => {
-                trace!("read(up to {} bytes) -> {n}", buf.len());
-                return Ok(n);
-            }
-            Err(err) => return Err(err),
+            result => return result,
         }
     }
 }

@@ -557,7 +557,9 @@ impl Read for Outbox<'_> {
         self.bound_wait()?;
         // read() blocks until at least one byte has arrived (or the idle
         // deadline passes), then returns what is there, up to buf.len().
-        self.stream.read(buf)
+        let n = self.stream.read(buf)?;
+        trace!("read(up to {} bytes) -> {n}", buf.len());
+        Ok(n)
     }
 }
 
