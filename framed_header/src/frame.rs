@@ -351,7 +351,9 @@ impl From<io::Error> for FrameError {
 
 /// Reads messages from one connection: exactly a header, then exactly the
 /// payload it declares, never a byte more. Bytes of the next message stay
-/// in the kernel's receive buffer until we ask for them.
+/// in the source until we ask for them: the kernel's receive buffer when
+/// the source is a socket, or a `BufReader` that took many messages in one
+/// `read` (the server's).
 pub struct MessageReader {
     framing: Framing,
     header: Vec<u8>,
