@@ -3,8 +3,9 @@
 
 use std::process::ExitCode;
 
-use basic::{DEFAULT_PORT, cli};
+use basic::DEFAULT_PORT;
 use clap::{Parser, Subcommand};
+use plumbing::cli;
 
 #[derive(Parser)]
 #[command(about = "Lesson 1: the smallest blocking echo server and client")]
@@ -71,7 +72,7 @@ fn main() -> ExitCode {
             Ok(true)
         }
         Command::Diagram { events, output } => {
-            basic::diagram::draw_files(&events, &output)?;
+            plumbing::diagram::draw_files(&events, &output)?;
             eprintln!("wrote {}", output.display());
             Ok(true)
         }

@@ -3,9 +3,9 @@
 
 use std::process::ExitCode;
 
-use basic::cli;
 use clap::{Parser, Subcommand};
 use multiclients::DEFAULT_PORT;
+use plumbing::cli;
 
 #[derive(Parser)]
 #[command(about = "Lesson 2: an iterative accept loop, many clients served one at a time")]
