@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use basic::testing::{SharedOutput, connect, start_server};
+use plumbing::testing::{SharedOutput, connect, start_server};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-fn check_output(report: &basic::checklist::Report, out: Vec<u8>) -> String {
+fn check_output(report: &plumbing::checklist::Report, out: Vec<u8>) -> String {
     let out = String::from_utf8(out).expect("check prints UTF-8");
     assert!(
         out.ends_with(&format!("{} passed, 0 failed\n", report.passed.len())),

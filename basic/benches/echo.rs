@@ -22,7 +22,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use basic::testing::{ServerProcess, start_reference_server};
+use plumbing::testing::{ServerProcess, start_reference_server};
 
 const MESSAGE: &[u8; 64] = b"the quick brown fox jumps over the lazy dog, 0123456789 abcdefg\n";
 const ROUND_TRIPS: usize = 20_000;
@@ -64,7 +64,7 @@ fn main() {
 
     println!(
         "\nbasic echo, one connection, on {}:",
-        basic::testing::machine()
+        plumbing::testing::machine()
     );
     print_row("basic (this lesson)", &ours, reference.as_ref());
     if let Some(reference) = &reference {

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::checklist::{self, Checklist, Failure, Report, exchange};
+use plumbing::checklist::{self, Checklist, Failure, Report, exchange};
 
 /// One echo check: a name, and what it does on the shared connection.
 pub type EchoCheck = (
@@ -67,7 +67,7 @@ pub fn run_echo_checks(
             crate::net::connect_first_within(addrs, timeout).map_err(|err| {
                 Failure::because(format!(
                     "cannot connect: {}",
-                    crate::errors::describe_io(&err)
+                    plumbing::errors::describe_io(&err)
                 ))
             })?;
         stream = Some(connected);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 
-use crate::trace;
+use plumbing::trace;
 
 /// After our input ends, how long the server may stay silent before we give
 /// up waiting for the rest of its replies.

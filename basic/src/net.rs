@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::errors::UnknownHost;
-use crate::trace;
+use plumbing::errors::UnknownHost;
+use plumbing::trace;
 
 /// How many completed connections the kernel queues for us before `accept`.
 /// The kernel may cap it (Linux: `net.core.somaxconn`).
-pub const DEFAULT_BACKLOG: i32 = 128;
+pub const DEFAULT_BACKLOG: i32 = plumbing::DEFAULT_BACKLOG;
 
 /// Turns `--host` and `--port` into addresses: an IP literal (`127.0.0.1`,
 /// `::1`) as it is, a name (`localhost`) through the system's resolver, which

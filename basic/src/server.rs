@@ -7,8 +7,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 
 use anyhow::Context as _;
 
-use crate::trace::preview;
-use crate::{log, trace};
+use plumbing::trace::preview;
+use plumbing::{log, trace};
 
 /// How many bytes one `read` may return. Any size works: TCP is a byte
 /// stream, so a small buffer only means more reads, never lost data. 64 KiB
@@ -40,10 +40,13 @@ pub fn handle_client(stream: TcpStream, peer: SocketAddr) {
         // here: it ends this connection and nothing else.
         // A read timeout (set by a server that limits silence, as lesson 2's
         // does) is `WouldBlock` on Unix and `TimedOut` on Windows.
-        Err(err) if crate::checklist::is_timeout(&err) => {
+        Err(err) if plumbing::checklist::is_timeout(&err) => {
             log!("client idle: {peer} sent nothing for the idle timeout; closing")
         }
-        Err(err) => log!("client lost: {peer}: {}", crate::errors::describe_io(&err)),
+        Err(err) => log!(
+            "client lost: {peer}: {}",
+            plumbing::errors::describe_io(&err)
+        ),
     }
 }
 

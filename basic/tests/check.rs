@@ -5,8 +5,8 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use basic::checklist::Report;
-use basic::testing::start_server;
+use plumbing::checklist::Report;
+use plumbing::testing::start_server;
 
 /// Short, so that the broken servers fail fast.
 const TIMEOUT: Duration = Duration::from_millis(500);
@@ -86,7 +86,7 @@ fn check_fails_without_hanging_against_a_server_that_never_answers() {
 
 #[test]
 fn check_fails_every_check_when_nothing_listens() {
-    let addr = basic::testing::loopback_listener().local_addr().unwrap(); // closed at once
+    let addr = plumbing::testing::loopback_listener().local_addr().unwrap(); // closed at once
     let mut out = Vec::new();
     let report = basic::check::run(&[addr], TIMEOUT, &mut out);
     assert!(report.passed.is_empty());
@@ -124,7 +124,7 @@ fn a_wrong_answer_is_shown_whole_not_cut_at_the_expected_length() {
 fn check_finds_the_address_that_answers_without_using_up_a_one_client_server() {
     // Nothing listens at the first address (its listener is closed at once);
     // the lesson's server, which serves a single client, at the second.
-    let nobody = basic::testing::loopback_listener().local_addr().unwrap();
+    let nobody = plumbing::testing::loopback_listener().local_addr().unwrap();
     let (addr, _server) = start_server(basic::server::run);
     let mut out = Vec::new();
     let report = basic::check::run(&[nobody, addr], TIMEOUT, &mut out);

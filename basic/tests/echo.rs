@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener};
 use std::time::{Duration, Instant};
 
-use basic::testing::{
+use plumbing::testing::{
     SharedOutput, connect, join_within, read_exactly, read_to_close, start_server,
 };
 

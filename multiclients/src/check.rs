@@ -6,8 +6,8 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use basic::checklist::{self, Checklist, Failure, Report};
 use basic::net::connect_within;
+use plumbing::checklist::{self, Checklist, Failure, Report};
 
 /// How long a waiting client must stay unanswered to count as waiting. A
 /// server that serves clients at once answers well within this.
@@ -78,7 +78,7 @@ fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, Failure> {
     connect_within(addr, timeout).map_err(|err| {
         Failure::because(format!(
             "cannot connect: {}",
-            basic::errors::describe_io(&err)
+            plumbing::errors::describe_io(&err)
         ))
     })
 }

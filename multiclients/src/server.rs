@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use basic::{log, trace};
+use plumbing::{log, trace};
 
 /// After a failed `accept`, wait this long before trying again, so that a
 /// lasting failure (out of file descriptors) does not spin the CPU.
@@ -59,7 +59,7 @@ pub fn accept_next(listener: &TcpListener) -> (TcpStream, SocketAddr) {
                 // file descriptors left) is no reason to stop serving.
                 log!(
                     "accept failed: {}; still listening",
-                    basic::errors::describe_io(&err)
+                    plumbing::errors::describe_io(&err)
                 );
                 thread::sleep(ACCEPT_RETRY_DELAY);
             }

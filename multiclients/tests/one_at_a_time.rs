@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::Duration;
 
-use basic::testing::{connect, read_exactly, read_to_close, start_server};
+use plumbing::testing::{connect, read_exactly, read_to_close, start_server};
 
 fn start() -> std::net::SocketAddr {
     start_server(multiclients::server::run).0
@@ -19,11 +19,11 @@ fn assert_not_served_yet(stream: &mut TcpStream) {
         .unwrap();
     let mut buf = [0u8; 64];
     match stream.read(&mut buf) {
-        Err(err) if basic::checklist::is_timeout(&err) => {}
+        Err(err) if plumbing::checklist::is_timeout(&err) => {}
         other => panic!("expected silence while another client is served, got {other:?}"),
     }
     stream
-        .set_read_timeout(Some(basic::testing::TEST_TIMEOUT))
+        .set_read_timeout(Some(plumbing::testing::TEST_TIMEOUT))
         .unwrap();
 }
 

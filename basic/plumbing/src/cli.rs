@@ -58,7 +58,7 @@ impl Trace {
 #[derive(Args, Debug, Clone)]
 pub struct Backlog {
     /// Length of the listen queue (the operating system may cap it).
-    #[arg(long, default_value_t = crate::net::DEFAULT_BACKLOG)]
+    #[arg(long, default_value_t = crate::DEFAULT_BACKLOG)]
     pub backlog: i32,
 }
 

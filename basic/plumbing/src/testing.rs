@@ -20,8 +20,7 @@ pub fn loopback_listener() -> TcpListener {
     // Whoever asks for a listener runs a server in this process: its event
     // log would only flood the test output.
     crate::trace::silence_logs();
-    crate::net::listen_on(([127, 0, 0, 1], 0).into(), crate::net::DEFAULT_BACKLOG)
-        .expect("cannot listen on 127.0.0.1:0")
+    TcpListener::bind("127.0.0.1:0").expect("cannot listen on 127.0.0.1:0")
 }
 
 /// Runs `serve` on a thread with a fresh loopback listener; returns the
@@ -51,7 +50,13 @@ pub fn join_within<T: Send + 'static>(handle: JoinHandle<T>) -> T {
 /// Connects with read and write timeouts of [`TEST_TIMEOUT`].
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let stream =
-        crate::net::connect_within(addr, TEST_TIMEOUT).expect("cannot connect to the test server");
+        TcpStream::connect_timeout(&addr, TEST_TIMEOUT).expect("cannot connect to the test server");
+    stream
+        .set_read_timeout(Some(TEST_TIMEOUT))
+        .expect("set a read timeout");
+    stream
+        .set_write_timeout(Some(TEST_TIMEOUT))
+        .expect("set a write timeout");
     stream.set_nodelay(true).expect("set TCP_NODELAY");
     stream
 }
@@ -341,7 +346,8 @@ fn wait_within(child: &mut Child, timeout: Duration) -> ExitStatus {
 /// why on stderr, where there is no source, no compiler, or the build
 /// fails: a benchmark then reports its own figures without the ratio.
 pub fn start_reference_server(source_name: &str, args: &[&str]) -> Option<ServerProcess> {
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // This crate sits in basic/plumbing/: the workspace is two folders up.
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let folder = std::env::var_os("SOCKET_LESSONS_REFERENCE")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| workspace.join("../shared/reference"));
