@@ -5,9 +5,9 @@
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use basic::testing::{SharedOutput, connect, start_server};
 use framed_header::frame::{DEFAULT_MAX_PAYLOAD_BYTES, Framing};
 use framed_header::{check, client, server};
+use plumbing::testing::{SharedOutput, connect, start_server};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -32,7 +32,7 @@ fn run_check(addr: SocketAddr, header_len: usize, raw_replies: bool) -> (bool, S
 #[test]
 fn framed_header_check_passes_against_its_server_in_both_settings() {
     for (header_len, raw) in [(128, false), (64, true)] {
-        let addr = serve(basic::testing::loopback_listener(), header_len, raw);
+        let addr = serve(plumbing::testing::loopback_listener(), header_len, raw);
         let (passed, out) = run_check(addr, header_len, raw);
         assert!(passed, "{out}");
         assert!(out.ends_with("13 passed, 0 failed\n"), "{out}");

@@ -24,8 +24,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::ops::Deref;
 use std::time::{Duration, Instant};
 
-use basic::checklist::{Checklist, Failure, Report, half_close, is_timeout, show, show_difference};
-use basic::trace::preview;
+use plumbing::checklist::{
+    Checklist, Failure, Report, half_close, is_timeout, show, show_difference,
+};
+use plumbing::trace::preview;
 
 use crate::frame::Framing;
 use crate::{REPLY, TUTORIAL_DISCONNECT};

@@ -16,9 +16,9 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
-use basic::checklist::{is_timeout, show};
-use basic::trace;
-use basic::trace::preview;
+use plumbing::checklist::{is_timeout, show};
+use plumbing::trace;
+use plumbing::trace::preview;
 
 use crate::check::guess_mismatch;
 use crate::frame::{FrameError, Framing, MessageReader};

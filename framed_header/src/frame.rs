@@ -47,7 +47,7 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 
-use basic::trace;
+use plumbing::trace;
 
 /// The header size of this lesson's protocol, in bytes.
 pub const DEFAULT_HEADER_LEN: usize = 128;

@@ -51,8 +51,11 @@
 //! Framing: lessons 1 to 3 treat the stream as bytes or as `\n`-ended lines;
 //! here a message may contain anything, newlines included, because its
 //! length says where it ends. Thread per client as in lesson 3; the socket
-//! setup and the `check` harness come from lesson 1 ([`basic`]), the accept
-//! step from lesson 2 ([`multiclients::server::accept_next`]).
+//! setup comes from lesson 1 ([`basic::net`]), the accept step from lesson
+//! 2 ([`multiclients::server::accept_next`], here with a spare descriptor
+//! for the moment the process runs out of them), the `check` harness and
+//! the limits from the shared [`plumbing`]. Batching (many messages per
+//! `read`, many replies per `write`) is new: see [`server`].
 //!
 //! ## Limits, on purpose
 //! One thread per client (thousands of clients means thousands of threads,

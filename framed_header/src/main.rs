@@ -4,10 +4,10 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use basic::cli;
 use clap::{Args, Parser, Subcommand};
 use framed_header::frame::{DEFAULT_HEADER_LEN, DEFAULT_MAX_PAYLOAD_BYTES, Framing};
 use framed_header::{DEFAULT_PORT, REPLY, TUTORIAL_DISCONNECT, check, client, server};
+use plumbing::cli;
 
 #[derive(Parser)]
 #[command(
@@ -78,7 +78,7 @@ struct Limits {
     /// Connections from one address at once (IPv6: one /64), so that one
     /// machine cannot take every place; 0 turns the cap off. Never applied to
     /// loopback (127.0.0.1, ::1: tests, SSH tunnels).
-    #[arg(long, default_value_t = basic::limits::DEFAULT_MAX_PER_ADDRESS)]
+    #[arg(long, default_value_t = plumbing::limits::DEFAULT_MAX_PER_ADDRESS)]
     max_per_address: usize,
     /// Seconds a connection may go without completing a message (silent, or
     /// too slow) before it gets an !ERROR and is closed.
@@ -189,7 +189,7 @@ fn serve(
     }
     // One descriptor per client: a limit above what the process may open
     // is a promise the server cannot keep.
-    let (max_clients, lowered) = basic::limits::fit_to_open_files(limits.max_clients, 1);
+    let (max_clients, lowered) = plumbing::limits::fit_to_open_files(limits.max_clients, 1);
     if let Some(note) = lowered {
         eprintln!("{note}");
     }

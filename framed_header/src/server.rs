@@ -23,7 +23,7 @@
 //!   where tests and SSH tunnels come from, is never capped);
 //! - out of file descriptors, `accept` fails and the newcomer would wait in
 //!   the backlog for ever: a spare descriptor, freed for a moment, lets us
-//!   accept it, tell it why, and close (`basic::limits`);
+//!   accept it, tell it why, and close (`plumbing::limits`);
 //! - `--idle-timeout`: a connection that completes no message for that
 //!   long (silent, or sending a byte a minute) gets an `!ERROR` and is
 //!   closed, so its thread is free again;
@@ -37,12 +37,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use basic::checklist::is_timeout;
-use basic::errors::describe_io;
-use basic::limits::{PerAddressLimit, RefusalBurst, SpareDescriptor, is_out_of_descriptors};
-use basic::trace::preview;
-use basic::{log, trace};
 use multiclients::server::ACCEPT_RETRY_DELAY;
+use plumbing::checklist::is_timeout;
+use plumbing::errors::describe_io;
+use plumbing::limits::{PerAddressLimit, RefusalBurst, SpareDescriptor, is_out_of_descriptors};
+use plumbing::trace::preview;
+use plumbing::{log, trace};
 
 use crate::frame::{FrameError, Framing, HeaderError, MessageReader};
 use crate::{ERROR_PREFIX, REPLY, is_disconnect};
@@ -99,7 +99,7 @@ impl Config {
             framing,
             raw_replies,
             max_clients: DEFAULT_MAX_CLIENTS,
-            max_per_address: basic::limits::DEFAULT_MAX_PER_ADDRESS,
+            max_per_address: plumbing::limits::DEFAULT_MAX_PER_ADDRESS,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
         }
@@ -138,7 +138,7 @@ pub fn fits_in(framing: &Framing, what: &str, text: &str) -> Result<(), String> 
 /// failed `accept` is logged and retried, out of file descriptors a client
 /// is refused with a notice (see `Door`). The `Result` is there so that
 /// `run` has the same shape as every lesson's server
-/// (`basic::testing::start_server`).
+/// (`plumbing::testing::start_server`).
 pub fn run(listener: TcpListener, config: Config) -> anyhow::Result<()> {
     let mut door = Door::new(config);
     loop {
@@ -189,7 +189,7 @@ fn take(slot: &Mutex<Option<TcpStream>>) -> Option<TcpStream> {
 /// The accept loop's state: what it checks before a client gets a thread.
 /// - the client limit (`--max-clients`);
 /// - the per-address cap (`--max-per-address`, never for loopback), from
-///   `basic::limits`, so that one machine cannot take every place;
+///   `plumbing::limits`, so that one machine cannot take every place;
 /// - a spare file descriptor: out of descriptors, `accept` fails and the
 ///   client would wait in the backlog for ever; freeing the spare lets us
 ///   accept it, say why, and close. Such refusals come in bursts, logged

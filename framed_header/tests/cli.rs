@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use basic::testing::{ServerProcess, connect, read_to_close, run_command};
+use plumbing::testing::{ServerProcess, connect, read_to_close, run_command};
 
 const FRAMED: &str = env!("CARGO_BIN_EXE_framed_header");
 
@@ -140,7 +140,7 @@ fn check_binary_passes_against_the_server_binary() {
 
 #[test]
 fn a_taken_port_is_one_line_error_with_a_hint() {
-    basic::testing::assert_taken_port_is_one_line_error(FRAMED);
+    plumbing::testing::assert_taken_port_is_one_line_error(FRAMED);
 }
 
 #[test]
@@ -159,7 +159,7 @@ fn a_header_too_small_for_the_limit_is_one_line_error() {
 
 #[test]
 fn a_refused_connection_is_one_line_error_with_a_hint() {
-    basic::testing::assert_refused_connection_is_one_line_error(FRAMED);
+    plumbing::testing::assert_refused_connection_is_one_line_error(FRAMED);
 }
 
 // ---- The tutorial's own Python code, when python3 is installed ----

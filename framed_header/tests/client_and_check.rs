@@ -7,9 +7,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use basic::testing::{SharedOutput, connect, start_server};
 use framed_header::frame::Framing;
 use framed_header::{check, client, server};
+use plumbing::testing::{SharedOutput, connect, start_server};
 
 const MIB: usize = 1024 * 1024;
 
@@ -41,7 +41,7 @@ fn run_check(
     addr: SocketAddr,
     header_len: usize,
     raw_replies: bool,
-) -> (basic::checklist::Report, String) {
+) -> (plumbing::checklist::Report, String) {
     let probe = check::Probe::new(
         addr,
         Duration::from_secs(1),
@@ -126,11 +126,11 @@ fn an_error_reply_stops_the_client_with_the_servers_reason() {
 /// A server that reads one message, then sends `reply` and says nothing
 /// more until the client leaves.
 fn stalling_server(reply: &'static [u8]) -> SocketAddr {
-    let listener = basic::testing::loopback_listener();
+    let listener = plumbing::testing::loopback_listener();
     let addr = listener.local_addr().unwrap();
     thread::spawn(move || {
         let (mut stream, _) = listener.accept()?;
-        stream.set_read_timeout(Some(basic::testing::TEST_TIMEOUT))?;
+        stream.set_read_timeout(Some(plumbing::testing::TEST_TIMEOUT))?;
         let mut message = [0u8; 128 + 5];
         stream.read_exact(&mut message)?;
         stream.write_all(reply)?;

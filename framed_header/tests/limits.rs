@@ -9,9 +9,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::Duration;
 
-use basic::testing::{ServerProcess, connect, read_exactly, read_to_close, run_command};
 use framed_header::frame::Framing;
 use framed_header::server::{self, Config};
+use plumbing::testing::{ServerProcess, connect, read_exactly, read_to_close, run_command};
 
 const FRAMED: &str = env!("CARGO_BIN_EXE_framed_header");
 const MIB: usize = 1024 * 1024;
@@ -19,7 +19,7 @@ const MIB: usize = 1024 * 1024;
 const REPLY: &[u8; 140] = b"12                                                                                                                              Msg received";
 
 fn start(config: Config) -> SocketAddr {
-    basic::testing::start_server(move |listener| server::run(listener, config)).0
+    plumbing::testing::start_server(move |listener| server::run(listener, config)).0
 }
 
 fn defaults() -> Config {

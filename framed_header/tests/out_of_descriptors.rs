@@ -9,9 +9,9 @@ use std::fs::File;
 use std::io::Write;
 use std::net::TcpStream;
 
-use basic::testing::{connect, read_exactly, read_to_close, start_server};
 use framed_header::frame::Framing;
 use framed_header::server::{self, Config};
+use plumbing::testing::{connect, read_exactly, read_to_close, start_server};
 use rlimit::Resource;
 use socket2::{Domain, SockAddr, Socket, Type};
 
@@ -38,7 +38,7 @@ fn connect_made(socket: Socket, addr: std::net::SocketAddr) -> TcpStream {
     socket.connect(&SockAddr::from(addr)).unwrap();
     let stream = TcpStream::from(socket);
     stream
-        .set_read_timeout(Some(basic::testing::TEST_TIMEOUT))
+        .set_read_timeout(Some(plumbing::testing::TEST_TIMEOUT))
         .unwrap();
     stream
 }

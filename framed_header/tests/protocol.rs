@@ -7,9 +7,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use basic::testing::{connect, read_exactly, read_to_close, start_server};
 use framed_header::frame::Framing;
 use framed_header::server::{self, Config};
+use plumbing::testing::{connect, read_exactly, read_to_close, start_server};
 
 /// The header of a 5-byte payload: "5", then 127 spaces.
 const HEADER_5: &[u8; 128] = b"5                                                                                                                               ";

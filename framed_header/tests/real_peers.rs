@@ -10,9 +10,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use basic::testing::{SharedOutput, TEST_TIMEOUT, connect, loopback_listener, read_to_close};
 use framed_header::frame::Framing;
 use framed_header::{check, client, server};
+use plumbing::testing::{SharedOutput, TEST_TIMEOUT, connect, loopback_listener, read_to_close};
 
 const MIB: usize = 1024 * 1024;
 
@@ -128,7 +128,7 @@ fn probe(addr: SocketAddr, header_len: usize, raw_replies: bool) -> check::Probe
     )
 }
 
-fn run_check(probe: &check::Probe) -> (basic::checklist::Report, String) {
+fn run_check(probe: &check::Probe) -> (plumbing::checklist::Report, String) {
     let mut out = Vec::new();
     let report = check::run(probe, &mut out);
     (report, String::from_utf8(out).unwrap())
@@ -136,7 +136,7 @@ fn run_check(probe: &check::Probe) -> (basic::checklist::Report, String) {
 
 fn the_lesson_server() -> SocketAddr {
     let config = server::Config::new(Framing::new(128, MIB).unwrap(), false);
-    basic::testing::start_server(move |listener| server::run(listener, config)).0
+    plumbing::testing::start_server(move |listener| server::run(listener, config)).0
 }
 
 // ---- The goodbye ----
@@ -332,7 +332,8 @@ fn a_refused_check_connection_leaves_every_check_not_run() {
 fn the_lesson_server_still_passes_its_check_in_both_tutorial_settings() {
     for (header_len, goodbye) in [(64, "!DISCONNECT"), (128, "!DISCONNECT!")] {
         let config = server::Config::new(Framing::new(header_len, MIB).unwrap(), true);
-        let (addr, _) = basic::testing::start_server(move |listener| server::run(listener, config));
+        let (addr, _) =
+            plumbing::testing::start_server(move |listener| server::run(listener, config));
         let probe = check::Probe {
             goodbye: goodbye.into(),
             ..probe(addr, header_len, true)
