@@ -140,6 +140,9 @@ pub fn fits_in(framing: &Framing, what: &str, text: &str) -> Result<(), String> 
 /// `run` has the same shape as every lesson's server
 /// (`plumbing::testing::start_server`).
 pub fn run(listener: TcpListener, config: Config) -> anyhow::Result<()> {
+    // main() checks this before it listens; a library caller gets the same
+    // one-line reason instead of a server that cannot answer.
+    config.validate().map_err(anyhow::Error::msg)?;
     let mut door = Door::new(config);
     loop {
         // This loop does nothing slow between two accepts (no log line, no
