@@ -12,9 +12,10 @@
 //!   *exactly* a header, then *exactly* a payload, from that buffer: the
 //!   lesson's loop over short reads is unchanged, only cheaper;
 //! - replies wait in `Outbox` and go out in one `write` when the input
-//!   runs dry, that is, *just before the server would wait for more input*. That moment is the rule: a reply
-//!   held back while waiting for input that never comes would be a reply
-//!   never sent (a lock-step client would wait for ever).
+//!   runs dry, that is, *just before the server would wait for more
+//!   input*. That moment is the rule: a reply held back while waiting for
+//!   input that never comes would be a reply never sent (a lock-step
+//!   client would wait for ever).
 //!
 //! ## Limits: one client cannot hold the server
 //! - `--max-clients`: past it, a newcomer gets `!ERROR the server is full`
@@ -444,7 +445,7 @@ fn converse(stream: &TcpStream, peer: SocketAddr, config: Config) -> Result<Endi
     }
 }
 
-/// The message loop: read one message, note its log line, queue its reply.
+/// The message loop: read one message, log it, queue its reply.
 fn answer_messages(
     input: &mut BufReader<Outbox>,
     reader: &mut MessageReader,
