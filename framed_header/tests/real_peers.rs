@@ -26,6 +26,8 @@ struct Variant {
     goodbye: &'static str,
     /// Whether it answers the goodbye before closing.
     answers_goodbye: bool,
+    /// How long each reply takes to leave, as over a slow link.
+    reply_delay: Duration,
 }
 
 impl Variant {
@@ -37,6 +39,7 @@ impl Variant {
             reply: "Msg received",
             goodbye: "!DISCONNECT!",
             answers_goodbye: false,
+            reply_delay: Duration::ZERO,
         }
     }
 
@@ -98,6 +101,7 @@ fn serve_one(
             }
             return Ok(());
         }
+        thread::sleep(variant.reply_delay); // the slow link's delay, not a synchronisation
         stream.write_all(&variant.reply_bytes())?;
     }
 }
@@ -355,5 +359,52 @@ fn a_reply_cut_by_the_refusal_is_read_to_the_close() {
     assert!(
         got.starts_with(b"!ERROR your header looks 64 bytes long"),
         "{got:?}"
+    );
+}
+
+// ---- Slow links ----
+
+/// Replies that each take 0.2 s, as across a slow link, checked with a
+/// `--timeout` of 0.1 s.
+fn behind_a_slow_link() -> (basic::checklist::Report, String) {
+    let variant = Variant {
+        goodbye: "!DISCONNECT",
+        answers_goodbye: true,
+        reply_delay: Duration::from_millis(200),
+        ..Variant::closes_without_answer()
+    };
+    let (addr, _heard) = variant.start(20);
+    let probe = check::Probe {
+        timeout: Duration::from_millis(100),
+        ..probe(addr, 128, true)
+    };
+    run_check(&probe)
+}
+
+#[test]
+fn a_server_behind_a_slow_link_is_not_failed_for_the_links_delay() {
+    // The first reply may take five times the wait (0.5 s): it tells the
+    // round trip, and every later wait grows by four of them (0.9 s).
+    let (report, out) = behind_a_slow_link();
+    for passes in [
+        "round trip: \"hello\" is answered \"Msg received\"",
+        "two messages in one write get two replies",
+        "the maximum payload is answered, and the next message too",
+        "afterwards the server still serves a fresh client",
+    ] {
+        assert!(report.passed.iter().any(|p| p == passes), "{passes}\n{out}");
+    }
+}
+
+#[test]
+fn a_failure_on_a_slow_link_says_the_link_may_be_the_cause() {
+    // This server waits for the whole oversized payload, as the tutorial
+    // does: a real failure, which the slow link makes worth a second look.
+    let (report, out) = behind_a_slow_link();
+    let name = "an oversized declared length is refused at once";
+    assert!(report.failed.iter().any(|f| f == name), "{out}");
+    assert!(
+        out.contains("hint:     slow link: one round trip took "),
+        "{out}"
     );
 }
