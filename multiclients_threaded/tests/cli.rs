@@ -16,14 +16,19 @@ fn a_piped_client_chats_through_the_server_binary_and_exits_zero() {
     let client = run_command(
         BIN,
         &["client", "--port", &port, "--name", "zed"],
-        b"hello\r\n",
+        b"hello\r\n\x1b[2Jred\n",
     );
     assert!(client.status.success(), "{}", client.stderr);
     observer.expect("* guest2 joined\n");
     observer.expect("* guest2 is now known as zed\n");
     observer.expect("zed: hello\n");
+    observer.expect("zed: \\u{1b}[2Jred\n");
     observer.expect("* zed left\n");
-    server.expect_line("zed: hello");
+    // The log shows chat text quoted and escaped: no client writes escape
+    // sequences on the operator's terminal.
+    server.expect_line("zed: \"hello\"");
+    let logged = server.expect_line("zed: \"\\u{1b}[2Jred\"");
+    assert!(!logged.contains('\x1b'), "{logged:?}");
 }
 
 #[test]
@@ -76,6 +81,9 @@ fn server_help_explains_every_option() {
     for option in [
         "--max-clients",
         "--no-join-notices",
+        "--stall-timeout",
+        "--first-line-timeout",
+        "--queue-budget-mib",
         "--backlog",
         "--trace",
         "--port",
