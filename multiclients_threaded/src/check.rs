@@ -88,7 +88,7 @@ impl Target {
             .unwrap_or_default();
         Target {
             addr,
-            timeout: timeout.max(round_trip * ROUND_TRIPS_PER_REPLY),
+            timeout: patient_timeout(timeout, round_trip),
             stall_allowance,
             round_trip,
         }
@@ -104,6 +104,12 @@ impl Target {
             false => String::new(),
         }
     }
+}
+
+/// The wait for one reply: `timeout`, or more on a link whose round trip
+/// makes that too short.
+fn patient_timeout(timeout: Duration, round_trip: Duration) -> Duration {
+    timeout.max(round_trip * ROUND_TRIPS_PER_REPLY)
 }
 
 /// Runs every chat check against the server at `addr` and prints the
@@ -779,5 +785,42 @@ fn dropped(mut stuck: Chatter, t: &Target) -> Result<(), Failure> {
             Err(err) if is_timeout(&err) || err.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => return Ok(()), // reset: closed too
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(timeout_ms: u64, round_trip_ms: u64) -> Target {
+        let round_trip = Duration::from_millis(round_trip_ms);
+        Target {
+            addr: ([127, 0, 0, 1], 5002).into(),
+            timeout: patient_timeout(Duration::from_millis(timeout_ms), round_trip),
+            stall_allowance: DEFAULT_STALL_ALLOWANCE,
+            round_trip,
+        }
+    }
+
+    #[test]
+    fn waits_grow_with_the_round_trip_on_a_slow_link_only() {
+        assert_eq!(target(5000, 1).timeout, Duration::from_secs(5));
+        assert_eq!(target(2000, 400).timeout, Duration::from_secs(8));
+    }
+
+    #[test]
+    fn a_wait_that_runs_out_on_a_slow_link_blames_the_link() {
+        assert_eq!(target(5000, 1).slow_link_hint(), "");
+        let hint = target(5000, 200).slow_link_hint();
+        assert!(hint.contains("takes 200 ms"), "{hint}");
+        assert!(hint.contains("try a larger --timeout"), "{hint}");
+    }
+
+    #[test]
+    fn the_flood_deadline_grows_with_the_round_trip() {
+        let near = flood_limit(&target(5000, 0));
+        let far = flood_limit(&target(5000, 200));
+        assert_eq!(near, Duration::from_secs(30));
+        assert!(far >= near + Duration::from_secs(14), "{far:?}"); // 37 windows x 2 x 200 ms
     }
 }

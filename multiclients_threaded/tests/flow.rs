@@ -77,6 +77,37 @@ fn a_burst_of_short_lines_under_long_names_reaches_every_reader_in_full() {
     );
 }
 
+#[test]
+fn with_a_tiny_memory_budget_a_burst_still_arrives_in_full() {
+    // 16 KiB for the whole server: senders wait for the budget all the
+    // time, and still nothing is lost and nobody is stuck.
+    let addr = start(ServerOptions {
+        queue_budget_bytes: 16 * 1024,
+        join_notices: false,
+        ..quiet()
+    });
+    let (sender, name) = Chat::join(addr);
+    let mut readers: Vec<Chat> = (0..3).map(|_| Chat::join(addr).0).collect();
+    for reader in &mut readers {
+        reader.send("/who");
+        assert!(reader.line().starts_with("* here ("));
+    }
+    let mut stream = sender.stream.try_clone().unwrap();
+    thread::scope(|scope| {
+        scope.spawn(move || {
+            let burst: String = (0..BURST_LINES).map(|k| format!("{k}\n")).collect();
+            stream.write_all(burst.as_bytes()).unwrap();
+        });
+        for reader in &mut readers {
+            let name = &name;
+            scope.spawn(move || {
+                let notices = reader.expect_numbered(&[name], BURST_LINES);
+                assert!(notices.is_empty(), "{notices:?}");
+            });
+        }
+    });
+}
+
 /// A client with a 4 KiB receive buffer, which renames to `name`, reads the
 /// confirmation and then nothing more.
 fn stuck_client(addr: SocketAddr, name: &str) -> TcpStream {
