@@ -29,8 +29,10 @@
 //! ```
 //!
 //! ## What to look for
-//! - [`server::run`]: the accept loop only accepts and spawns; it never
-//!   touches a client's socket.
+//! - [`server::run`]: the accept loop only accepts, admits and spawns; it
+//!   never reads a client's socket, so it keeps up with clients that come
+//!   and go. A thread the system refuses refuses that one client, with a
+//!   notice.
 //! - [`room`]: the registry behind one `Mutex`, and its rule: with the lock
 //!   held, nothing may block on the network. Delivering is
 //!   [`outbox::Outbox::put`], which never waits and never refuses a line.
@@ -56,8 +58,11 @@
 //! protocol with its own [`protocol`] module instead of raw echo.
 //! `basic` still provides the setup ([`basic::net`]), the output
 //! ([`basic::log!`], [`basic::trace!`]) and the check harness
-//! ([`basic::checklist`]); the accept step is lesson 2's
-//! ([`multiclients::server::accept_next`]).
+//! ([`basic::checklist`]). The accept step of lesson 2 grows into a door
+//! that turns clients away cleanly ([`basic::limits`]): at most
+//! `--max-per-address` connections from one address, a room no larger than
+//! the open-files limit allows, and a spare file descriptor to refuse a
+//! client with a notice when the process has none left.
 //!
 //! ## Limits, on purpose
 //! Two threads per client: a few thousand clients are fine, ten thousand are

@@ -69,7 +69,7 @@ struct CheckArgs {
 /// The server's room options.
 #[derive(Args)]
 struct RoomArgs {
-    /// How many clients may be connected at once; one more gets a notice and is closed. Each costs two threads: a few thousand is the practical limit (see the README).
+    /// How many clients may be connected at once; one more gets a notice and is closed. Each costs two threads (a few thousand is the practical limit, see the README) and one file descriptor: the server lowers the limit to what `ulimit -n` allows, and says so.
     #[arg(long, default_value_t = DEFAULT_MAX_CLIENTS as u32, value_parser = clap::value_parser!(u32).range(1..))]
     max_clients: u32,
     /// Send no `* NAME joined` / `* NAME left` notices (for large rooms and load tests).
@@ -81,6 +81,9 @@ struct RoomArgs {
     /// Seconds a new client has to send its first complete line (any line, /who will do); then it is closed, so that silent connections cannot fill the room.
     #[arg(long, default_value_t = FIRST_LINE_TIMEOUT.as_secs_f64(), value_parser = cli::parse_seconds)]
     first_line_timeout: f64,
+    /// Connections one address (an IPv6 /64) may hold at once; one more gets a notice and is closed. 0: no cap. Loopback is never capped (SSH tunnels and port forwards all arrive from 127.0.0.1).
+    #[arg(long, default_value_t = basic::limits::DEFAULT_MAX_PER_ADDRESS)]
+    max_per_address: usize,
     /// MiB of lines the server may hold queued for all clients together; past it, every sender waits.
     #[arg(long, default_value_t = (QUEUE_BUDGET_BYTES >> 20) as u32, value_parser = clap::value_parser!(u32).range(1..))]
     queue_budget_mib: u32,
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
                 stall_timeout: Duration::from_secs_f64(room.stall_timeout),
                 first_line_timeout: Duration::from_secs_f64(room.first_line_timeout),
                 queue_budget_bytes: (room.queue_budget_mib as usize) << 20,
+                max_per_address: room.max_per_address,
                 ..ServerOptions::default()
             };
             multiclients_threaded::server::run(listener, &options)?;
@@ -127,7 +131,10 @@ fn main() -> ExitCode {
             check,
             stall_timeout,
         }) => {
-            let addr = basic::net::resolve(&check.at.host, check.at.port)?[0];
+            // Every address the name resolves to is tried (`localhost` may
+            // be ::1 first while the server listens on 127.0.0.1).
+            let addr =
+                basic::net::resolve_for_check(&check.at.host, check.at.port, check.timeout())?;
             let report = multiclients_threaded::check::run_with(
                 addr,
                 check.timeout(),

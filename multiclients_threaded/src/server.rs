@@ -19,12 +19,13 @@
 //!    gives up on its client, with a notice the client can read later.
 
 use std::io::{self, Read as _, Write as _};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use basic::limits::{self, PerAddressLimit, RefusalBurst, SpareDescriptor};
 use basic::trace::preview;
 use basic::{log, trace};
 
@@ -105,6 +106,9 @@ pub struct ServerOptions {
     pub stall_timeout: Duration,
     /// See [`FIRST_LINE_TIMEOUT`].
     pub first_line_timeout: Duration,
+    /// `--max-per-address`: connections from one address (IPv6: one /64)
+    /// at once; 0 turns the cap off. Loopback is never capped.
+    pub max_per_address: usize,
     /// See [`SpawnFn`].
     pub spawn: SpawnFn,
 }
@@ -119,6 +123,7 @@ impl Default for ServerOptions {
             queue_budget_bytes: QUEUE_BUDGET_BYTES,
             stall_timeout: STALL_TIMEOUT,
             first_line_timeout: FIRST_LINE_TIMEOUT,
+            max_per_address: limits::DEFAULT_MAX_PER_ADDRESS,
             spawn: spawn_thread,
         }
     }
@@ -139,23 +144,148 @@ pub fn spawn_thread(
 /// Serves clients at once, one thread each, for ever: this never returns
 /// (the `Result` keeps every lesson's `run` alike).
 pub fn run(listener: TcpListener, options: &ServerOptions) -> anyhow::Result<()> {
+    // Each client holds one file descriptor (its socket, shared by its two
+    // threads): more clients than the process may open files is a promise
+    // we could not keep.
+    let (max_clients, note) = limits::fit_to_open_files(options.max_clients, 1);
+    if let Some(note) = note {
+        log!("{note}");
+    }
     let budget = Budget::new(options.queue_budget_bytes);
     let room = Arc::new(Room::new(
-        options.max_clients,
+        max_clients,
         options.join_notices,
         options.log_messages,
         budget,
     ));
+    let mut door = Door {
+        per_address: Arc::new(Mutex::new(PerAddressLimit::new(options.max_per_address))),
+        spare: SpareDescriptor::reserve(),
+        out_of_files: RefusalBurst::default(),
+        crowded: RefusalBurst::default(),
+    };
     let mut next_id: ClientId = 0;
     loop {
-        // Lesson 2's accept step: blocks until a client has completed the
-        // handshake (the kernel did it, in the backlog); a failed accept is
-        // logged and retried. Everything slow (socket options, greeting,
-        // logging) happens on the client's own thread, so that this loop
-        // takes connections off the backlog as fast as they arrive.
-        let (stream, peer) = multiclients::server::accept_next(&listener);
+        // Everything slow (socket options, greeting, logging) happens on the
+        // client's own thread, so that this loop takes connections off the
+        // backlog as fast as they arrive.
+        let (stream, peer) = door.accept(&listener);
+        let Some(place) = door.admit(&stream, peer) else {
+            continue;
+        };
         next_id += 1;
-        spawn_client(Arc::new(stream), peer, next_id, &room, options);
+        spawn_client(Arc::new(stream), peer, next_id, place, &room, options);
+    }
+}
+
+/// What the accept loop keeps to turn clients away cleanly.
+struct Door {
+    /// Connections per address, shared with the client threads that give
+    /// their place back when they end.
+    per_address: Arc<Mutex<PerAddressLimit>>,
+    /// A file descriptor in reserve for refusing a client when the process
+    /// has none left (see [`SpareDescriptor`]).
+    spare: SpareDescriptor,
+    /// Refusals, logged once per burst with a count.
+    out_of_files: RefusalBurst,
+    crowded: RefusalBurst,
+}
+
+impl Door {
+    /// The next client. accept() blocks until a client has completed the
+    /// handshake (the kernel did it, in the backlog). A failed accept is
+    /// logged and retried; out of file descriptors, the waiting client is
+    /// refused with a notice instead of being left hanging in the backlog.
+    fn accept(&mut self, listener: &TcpListener) -> (TcpStream, SocketAddr) {
+        loop {
+            self.report_bursts();
+            let err = match listener.accept() {
+                Ok((stream, peer)) => {
+                    trace!("accept() -> {peer}");
+                    return (stream, peer);
+                }
+                Err(err) => err,
+            };
+            if limits::is_out_of_descriptors(&err) {
+                let notice =
+                    notice("sorry, the server is out of file descriptors; try again later");
+                if let Some(peer) = self.spare.refuse_one(listener, notice.as_bytes()) {
+                    if self.out_of_files.record(Instant::now()) {
+                        log!(
+                            "{peer}: refused: out of file descriptors (raise `ulimit -n`); counting refusals"
+                        );
+                    }
+                    continue;
+                }
+            }
+            log!(
+                "accept failed: {}; still listening",
+                basic::errors::describe_io(&err)
+            );
+            thread::sleep(ACCEPT_RETRY_DELAY);
+        }
+    }
+
+    /// Counts this connection against its address, or refuses it with a
+    /// one-line notice when that address has its maximum already.
+    fn admit(&mut self, stream: &TcpStream, peer: SocketAddr) -> Option<Place> {
+        if let Some(place) = Place::take(&self.per_address, peer.ip()) {
+            return Some(place);
+        }
+        let max = lock(&self.per_address).max_per_address();
+        if self.crowded.record(Instant::now()) {
+            log!("{peer}: refused: {max} connections from this address already; counting refusals");
+        }
+        // A fresh socket's empty send buffer takes this short line at once.
+        let line = notice(format_args!(
+            "sorry, {max} connections from your address already; close one and try again"
+        ));
+        let _ = (&*stream).write_all(line.as_bytes());
+        let _ = stream.shutdown(Shutdown::Write);
+        None
+    }
+
+    /// Logs the count of each burst of refusals once it is over.
+    fn report_bursts(&mut self) {
+        let now = Instant::now();
+        if let Some(n) = self.out_of_files.ended(now) {
+            log!("refused {n} connection(s) while out of file descriptors");
+        }
+        if let Some(n) = self.crowded.ended(now) {
+            log!("refused {n} connection(s) over --max-per-address");
+        }
+    }
+}
+
+/// After a failed accept (not for lack of descriptors), wait this long
+/// before the next: the error may repeat at once.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
+
+fn lock(limit: &Mutex<PerAddressLimit>) -> std::sync::MutexGuard<'_, PerAddressLimit> {
+    // No code panics with this lock held (see `Room::lock`).
+    limit.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One connection's place in the per-address count; dropping it (when the
+/// client's thread ends, or never starts) gives the place back.
+pub struct Place {
+    per_address: Arc<Mutex<PerAddressLimit>>,
+    ip: IpAddr,
+}
+
+impl Place {
+    fn take(per_address: &Arc<Mutex<PerAddressLimit>>, ip: IpAddr) -> Option<Place> {
+        let admitted = lock(per_address).try_admit(ip);
+        admitted.then(|| Place {
+            per_address: Arc::clone(per_address),
+            ip,
+        })
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        lock(&self.per_address).release(self.ip);
     }
 }
 
@@ -165,12 +295,16 @@ fn spawn_client(
     stream: Arc<TcpStream>,
     peer: SocketAddr,
     id: ClientId,
+    place: Place,
     room: &Arc<Room>,
     options: &ServerOptions,
 ) {
     let (room, thread_options) = (Arc::clone(room), options.clone());
     let client_stream = Arc::clone(&stream);
-    let body = move || handle_client(client_stream, peer, id, &room, &thread_options);
+    let body = move || {
+        handle_client(client_stream, peer, id, &room, &thread_options);
+        drop(place); // the connection is closed: its place is free
+    };
     // Threads are a finite resource: when the system refuses one, this one
     // client is refused, with a notice, and we go on accepting.
     if let Err(err) = (options.spawn)(format!("client {peer}"), Box::new(body)) {
@@ -613,4 +747,20 @@ fn close_gently(mut stream: &TcpStream, peer: SocketAddr) {
         }
     }
     trace!("close({peer})");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_place_per_address_is_given_back_when_dropped() {
+        let limit = Arc::new(Mutex::new(PerAddressLimit::new(2)));
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let first = Place::take(&limit, ip).unwrap();
+        let _second = Place::take(&limit, ip).unwrap();
+        assert!(Place::take(&limit, ip).is_none());
+        drop(first);
+        assert!(Place::take(&limit, ip).is_some());
+    }
 }

@@ -84,10 +84,28 @@ fn server_help_explains_every_option() {
         "--stall-timeout",
         "--first-line-timeout",
         "--queue-budget-mib",
+        "--max-per-address",
         "--backlog",
         "--trace",
         "--port",
     ] {
         assert!(text.contains(option), "{option} missing from:\n{text}");
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn under_a_low_open_files_limit_the_room_shrinks_to_fit_and_says_so() {
+    // 48 descriptors: 32 stay for the server itself, 16 for clients.
+    let script = "ulimit -n 48 && exec \"$0\" server --port 0";
+    let server = ServerProcess::start("sh", &["-c", script, BIN]);
+    server
+        .expect_line("is above what the open-files limit (48) allows; serving at most 16 clients");
+    let clients: Vec<Chat> = (0..16).map(|_| Chat::join(server.addr).0).collect();
+    let mut refused = Chat::connect(server.addr);
+    assert_eq!(
+        refused.rest(),
+        b"* sorry, the room is full (16 of 16 places taken); try again later\n"
+    );
+    drop(clients);
 }
