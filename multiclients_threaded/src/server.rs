@@ -148,7 +148,8 @@ pub fn run(listener: TcpListener, options: &ServerOptions) -> anyhow::Result<()>
     // threads): more clients than the process may open files is a promise
     // we could not keep.
     let (max_clients, note) = limits::fit_to_open_files(options.max_clients, 1);
-    if let Some(note) = note {
+    let (max_clients, maps_note) = fit_to_thread_maps(max_clients);
+    for note in [note, maps_note].into_iter().flatten() {
         log!("{note}");
     }
     let budget = Budget::new(options.queue_budget_bytes);
@@ -176,6 +177,43 @@ pub fn run(listener: TcpListener, options: &ServerOptions) -> anyhow::Result<()>
         next_id += 1;
         spawn_client(Arc::new(stream), peer, next_id, place, &room, options);
     }
+}
+
+/// Memory mappings per client: two threads, each with a stack, its guard
+/// page, a signal stack and its guard.
+const MAPS_PER_CLIENT: u64 = 8;
+/// Mappings for everything else: the program, its libraries, the heap.
+const MAPS_FOR_THE_SERVER: u64 = 1000;
+
+/// The client limit lowered to what the memory-mapping limit allows.
+/// Linux caps the mappings of one process (`vm.max_map_count`, often
+/// 65,530), and a thread that cannot map its signal stack aborts the whole
+/// process inside std, where no error can be caught: so the room never
+/// grows that far. Elsewhere, a refused thread is an error we handle.
+fn fit_to_thread_maps(wanted: usize) -> (usize, Option<String>) {
+    let Some(max_maps) = max_map_count() else {
+        return (wanted, None);
+    };
+    let fits = max_maps.saturating_sub(MAPS_FOR_THE_SERVER) / MAPS_PER_CLIENT;
+    let fits = usize::try_from(fits).unwrap_or(usize::MAX).max(1);
+    if wanted <= fits {
+        return (wanted, None);
+    }
+    let note = format!(
+        "note: --max-clients {wanted} needs more memory mappings than vm.max_map_count ({max_maps}) allows for two threads a client; serving at most {fits} clients"
+    );
+    (fits, Some(note))
+}
+
+#[cfg(target_os = "linux")]
+fn max_map_count() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?;
+    text.trim().parse().ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn max_map_count() -> Option<u64> {
+    None
 }
 
 /// What the accept loop keeps to turn clients away cleanly.
@@ -752,6 +790,19 @@ fn close_gently(mut stream: &TcpStream, peer: SocketAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_room_fits_the_memory_mapping_limit() {
+        let (fits, note) = fit_to_thread_maps(usize::MAX);
+        match max_map_count() {
+            Some(max) => {
+                assert_eq!(fits as u64, (max - MAPS_FOR_THE_SERVER) / MAPS_PER_CLIENT);
+                assert!(note.unwrap().contains("vm.max_map_count"));
+            }
+            None => assert_eq!((fits, note), (usize::MAX, None)),
+        }
+        assert_eq!(fit_to_thread_maps(10), (10, None));
+    }
 
     #[test]
     fn a_place_per_address_is_given_back_when_dropped() {
