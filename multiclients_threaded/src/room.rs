@@ -104,10 +104,6 @@ impl Pressure {
     /// Where waiting is not allowed (departures, writer threads): the lines
     /// are queued all the same, only the sender does not wait.
     pub fn ignore(self) {}
-
-    fn merge(&mut self, other: Pressure) {
-        self.behind.extend(other.behind);
-    }
 }
 
 /// The clients present, by id. A `BTreeMap` keeps them in the order they
@@ -361,24 +357,6 @@ impl Room {
             self.pressure(behind).ignore();
         }
         true
-    }
-
-    /// How many clients are in the room.
-    pub fn len(&self) -> usize {
-        self.lock().members.len()
-    }
-
-    /// Whether the room is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl Pressure {
-    /// Both pressures in one, to wait once.
-    pub fn and(mut self, other: Pressure) -> Pressure {
-        self.merge(other);
-        self
     }
 }
 

@@ -425,6 +425,8 @@ struct Reading {
     said_bytes: usize,
     /// Until the first complete line: when the client's time is up.
     first_line_deadline: Option<Instant>,
+    /// Whether the socket still has the read timeout of that deadline.
+    read_timeout_set: bool,
 }
 
 /// Reads the client's lines and acts on each until it leaves; returns why.
@@ -441,6 +443,7 @@ fn read_lines(
         said: Vec::new(),
         said_bytes: 0,
         first_line_deadline: Some(Instant::now() + options.first_line_timeout),
+        read_timeout_set: false,
     };
     loop {
         let n = match read_some(stream, &mut buf, &mut reading, peer) {
@@ -468,12 +471,23 @@ fn read_some(
     peer: SocketAddr,
 ) -> Result<usize, Leaving> {
     loop {
-        if let Some(deadline) = reading.first_line_deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            // SO_RCVTIMEO: read() gives up after `left` with a timeout error.
-            if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-                return Err(Leaving::Silent);
+        match reading.first_line_deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                // SO_RCVTIMEO: read() gives up after `left` with a timeout error.
+                if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+                    return Err(Leaving::Silent);
+                }
+                reading.read_timeout_set = true;
             }
+            // The first line arrived: from now on, reads wait as long as the
+            // client likes (a chat is mostly silence).
+            None if reading.read_timeout_set => {
+                let _ = stream.set_read_timeout(None);
+                reading.read_timeout_set = false;
+                trace!("setsockopt({peer}, SO_RCVTIMEO = none)");
+            }
+            None => {}
         }
         match stream.read(buf) {
             Ok(n) => return Ok(n),
@@ -545,7 +559,7 @@ fn handle_lines(
             room.tell(id, &error);
             return ControlFlow::Break(Leaving::LineTooLong);
         };
-        first_line_done(reading, peer);
+        reading.first_line_deadline = None; // a line: the client is not silent
         let line = decode_line(&raw);
         match crate::protocol::parse(&line) {
             Request::Say(text) => {
@@ -562,14 +576,6 @@ fn handle_lines(
         }
     }
     ControlFlow::Continue(())
-}
-
-/// The first complete line arrived: from now on, reads wait as long as
-/// the client likes (a chat is mostly silence).
-fn first_line_done(reading: &mut Reading, peer: SocketAddr) {
-    if reading.first_line_deadline.take().is_some() {
-        trace!("setsockopt({peer}, SO_RCVTIMEO = none)");
-    }
 }
 
 /// Delivers the collected chat lines, then waits for the recipients this
