@@ -11,8 +11,17 @@
 //! - a line without its `\n` is not a line (a partial line from a vanished
 //!   client may be delivered or dropped: both pass).
 //!
+//! - flow control: a client that reads nothing does not stop the others for
+//!   longer than the stall allowance (`--stall-timeout`, 10 s), and is then
+//!   disconnected; a client that reads gets every line.
+//!
 //! Every wait is bounded by the timeout, and every read is bounded in memory,
 //! so a silent, stuck or flooding server fails a check instead of hanging it.
+//! On a slow link, the waits grow: [`Target::measure`] times a few TCP
+//! handshakes (one round trip each) and allows at least
+//! [`ROUND_TRIPS_PER_REPLY`] round trips per reply; a wait that runs out on
+//! such a link says the link may be the cause. A failure shows what did
+//! arrive, bytes without a newline included (escaped, cut at 100 bytes).
 
 use std::io::{self, Read as _, Write};
 use std::net::{SocketAddr, TcpStream};
