@@ -109,3 +109,47 @@ fn under_a_low_open_files_limit_the_room_shrinks_to_fit_and_says_so() {
     );
     drop(clients);
 }
+
+/// `nc -N` (OpenBSD netcat) as the README tells students to use it: its
+/// line arrives, and at the end of its input it shuts down its sending
+/// side, so the server sees the client leave. Skipped where there is no
+/// `nc` with `-N`.
+#[test]
+fn nc_with_dash_n_chats_and_leaves_at_the_end_of_its_input() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let server = ServerProcess::start(BIN, &["server", "--port", "0"]);
+    let (mut observer, _) = Chat::join(server.addr);
+    let port = server.addr.port().to_string();
+    let spawned = Command::new("nc")
+        .args(["-N", "127.0.0.1", &port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut nc) = spawned else {
+        return eprintln!("skipped: no nc here");
+    };
+    let mut stdin = nc.stdin.take().expect("nc's stdin");
+    let _ = stdin.write_all(b"hello from nc\n");
+    drop(stdin); // end of input: nc -N shuts down its sending side
+    let deadline = Instant::now() + basic::testing::TEST_TIMEOUT;
+    let status = loop {
+        if let Some(status) = nc.try_wait().expect("wait for nc") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = nc.kill(); // the nc this test started
+            panic!("nc -N did not exit after its input ended");
+        }
+        std::thread::sleep(Duration::from_millis(20)); // polling a process exit
+    };
+    if !status.success() {
+        return eprintln!("skipped: this nc has no -N (it exited with {status})");
+    }
+    observer.expect("* guest2 joined\n");
+    observer.expect("guest2: hello from nc\n");
+    observer.expect("* guest2 left\n");
+}
