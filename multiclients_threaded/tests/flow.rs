@@ -192,7 +192,7 @@ fn a_client_that_never_reads_is_let_go_after_the_stall_timeout_while_100000_line
 }
 
 #[test]
-fn a_client_not_reading_in_a_quiet_room_is_let_go_no_sooner_than_the_stall_timeout() {
+fn a_client_that_reads_nothing_is_let_go_no_sooner_than_the_stall_timeout() {
     let stall_timeout = Duration::from_millis(500);
     let addr = start(ServerOptions {
         stall_timeout,
