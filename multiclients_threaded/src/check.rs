@@ -55,6 +55,8 @@ pub const BROADCAST: &str = "a line reaches every other client as NAME: TEXT, an
 pub const NICK: &str = "/nick renames, and the renamed client gets a `* ` notice naming it";
 pub const STALL: &str = "a client that stops reading does not stall the others";
 pub const SLOW_DROPPED: &str = "a client that stops reading is disconnected (its queue is bounded)";
+pub const CONTROL: &str =
+    "control characters (ESC, CR, NUL) and bidi overrides are not relayed raw";
 
 /// How long the slow-reader checks allow a server to wait for a client that
 /// stopped reading before it lets the client go (`check --stall-timeout`).
@@ -172,6 +174,7 @@ const CHAT_CHECKS: &[ChatCheck] = &[
         "an oversized line (64 KiB) gets a `* ` notice and a close; the others chat on",
         oversized,
     ),
+    (CONTROL, control_characters),
 ];
 
 /// Adds every chat check to `list`, so that a caller can add its own checks
@@ -614,6 +617,29 @@ fn vanished(t: &Target) -> Result<(), Failure> {
         true => Ok(()),
         false => Err(Failure::new(sent, expected, line)),
     }
+}
+
+/// A line that would clear the others' screens, return their cursor to the
+/// line start to forge `bob: ...`, and turn text around (U+202E): the
+/// others must get it with all of these removed or escaped (how is the
+/// server's choice).
+fn control_characters(t: &Target) -> Result<(), Failure> {
+    let a = Chatter::named(t, "ann")?;
+    let mut b = Chatter::named(t, "bob")?;
+    let hostile = "esc \x1b[2J cr \rbob: forged nul \0 bidi \u{202e}gnp.exe end";
+    a.send(hostile)?;
+    let sent = format!("{} from ann", preview(hostile.as_bytes(), 100));
+    let line = b.next_chat(&sent)?;
+    let raw = ['\x1b', '\r', '\0', '\u{202e}'];
+    let relayed = line.starts_with(&format!("{}: esc ", a.name)) && line.ends_with(" end");
+    if relayed && !line.contains(raw) {
+        return Ok(());
+    }
+    Err(Failure::new(
+        sent,
+        format!("{}: esc ... end, without ESC, CR, NUL or U+202E", a.name),
+        preview(line.as_bytes(), 100),
+    ))
 }
 
 /// A 64 KiB line: its sender gets a notice and is closed; the others never

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use basic::checklist::Report;
 use basic::testing::start_server;
-use multiclients_threaded::check::{self, BROADCAST, SLOW_DROPPED, STALL};
+use multiclients_threaded::check::{self, BROADCAST, CONTROL, SLOW_DROPPED, STALL};
 use multiclients_threaded::server::ServerOptions;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
@@ -36,7 +36,7 @@ fn check_passes_against_the_lesson_server() {
     });
     let (report, out) = run_check(addr);
     assert!(report.all_passed(), "{out}");
-    assert!(out.ends_with("13 passed, 0 failed\n"), "{out}");
+    assert!(out.ends_with("14 passed, 0 failed\n"), "{out}");
 }
 
 #[test]
@@ -49,6 +49,9 @@ fn check_names_the_broadcast_check_against_a_server_that_echoes_to_the_sender() 
     );
     // The failure shows the sender's own line coming back.
     assert!(out.contains(": hello from ann\""), "{out}");
+    // It relays ESC, CR, NUL and U+202E as they came; the failure shows them escaped.
+    assert!(report.failed.iter().any(|name| name == CONTROL), "{out}");
+    assert!(out.contains(r"esc \u{1b}[2J cr \rbob: forged"), "{out}");
 }
 
 #[test]
@@ -64,7 +67,7 @@ fn check_fails_every_check_when_nobody_listens() {
     // The listener is dropped: connections to its port are refused.
     let (report, out) = run_check(addr);
     assert!(report.passed.is_empty(), "{out}");
-    assert!(out.ends_with("0 passed, 13 failed\n"), "{out}");
+    assert!(out.ends_with("0 passed, 14 failed\n"), "{out}");
 }
 
 /// A tutorial-style server: it greets without a newline and never sends a

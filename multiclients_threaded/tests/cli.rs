@@ -38,7 +38,7 @@ fn check_binary_passes_against_the_server_binary() {
     let check = run_command(BIN, &["check", "--port", &port, "--timeout", "2"], b"");
     let out = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "{out}");
-    assert!(out.ends_with("13 passed, 0 failed\n"), "{out}");
+    assert!(out.ends_with("14 passed, 0 failed\n"), "{out}");
 }
 
 #[test]
