@@ -69,3 +69,25 @@ fn the_client_fails_saying_so_when_the_server_closes_first() {
     assert_eq!(err.to_string(), "the server closed the connection");
     assert_eq!(output.contents(), b"* going away\n");
 }
+
+#[test]
+fn the_client_shows_control_characters_from_the_server_escaped() {
+    let (addr, _server) = start_server(|listener: TcpListener| {
+        let (mut stream, _) = listener.accept()?;
+        // A hostile (or careless) server: clear the screen, move the cursor
+        // home, a bidi override, and a UTF-8 character cut across writes.
+        stream.write_all("\x1b[2J\rmallory: hi \u{202e}".as_bytes())?;
+        stream.write_all(b"\xc3")?;
+        stream.flush()?;
+        stream.write_all(b"\xa9\n")?;
+        Ok(())
+    });
+    let (_typing, silence) = mpsc::channel();
+    let output = SharedOutput::default();
+    let input = BufReader::new(Silent(silence));
+    let _ = client::run(connect(addr), None, input, output.clone());
+    assert_eq!(
+        String::from_utf8(output.contents()).unwrap(),
+        "\\u{1b}[2J\\u{d}mallory: hi \\u{202e}é\n"
+    );
+}

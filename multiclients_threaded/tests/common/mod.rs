@@ -107,3 +107,26 @@ impl Chat {
         }
     }
 }
+
+impl Chat {
+    /// Reads until each of `senders` delivered `count` lines `NAME: K`,
+    /// with K counting up from 0 for each sender (once each, in order);
+    /// returns the notices seen on the way.
+    pub fn expect_numbered(&mut self, senders: &[&str], count: usize) -> Vec<String> {
+        let mut next = vec![0usize; senders.len()];
+        let mut notices = Vec::new();
+        while next.iter().any(|n| *n < count) {
+            let line = self.line();
+            if line.starts_with("* ") {
+                notices.push(line);
+                continue;
+            }
+            let (name, k) = line.trim_end().split_once(": ").expect("NAME: TEXT");
+            let from = senders.iter().position(|s| *s == name);
+            let from = from.unwrap_or_else(|| panic!("a line from {name:?}: {line:?}"));
+            assert_eq!(k, next[from].to_string(), "from {name}");
+            next[from] += 1;
+        }
+        notices
+    }
+}
