@@ -62,6 +62,10 @@ impl Peer {
     /// Both texts must fit in a message: the goodbye is sent as one, and
     /// the reply is read as one.
     fn validate(&self, framing: &Framing) -> anyhow::Result<()> {
+        // An empty reply would make every check pass on silence.
+        if self.reply.is_empty() || self.goodbye.is_empty() {
+            anyhow::bail!("--reply and --goodbye must not be empty");
+        }
         server::fits_in(framing, "the goodbye", &self.goodbye).map_err(anyhow::Error::msg)?;
         server::fits_in(framing, "the reply", &self.reply).map_err(anyhow::Error::msg)
     }

@@ -125,7 +125,7 @@ fn a_client_that_stops_reading_is_let_go_after_the_write_timeout() {
 
 #[test]
 fn settings_too_small_for_the_reply_are_one_line_errors() {
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
         (
             &["server", "--header-size", "1", "--max-payload", "9"],
             "error: --max-payload 9 is too small for the reply \"Msg received\" (12 bytes): \
@@ -146,6 +146,10 @@ fn settings_too_small_for_the_reply_are_one_line_errors() {
             ],
             "error: --max-payload 12 is too small for the goodbye \"a long goodbye!\" \
              (15 bytes): use --max-payload 15 or more\n",
+        ),
+        (
+            &["check", "--reply", ""],
+            "error: --reply and --goodbye must not be empty\n",
         ),
     ];
     for (args, error) in cases {
