@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use plumbing::testing::{ServerProcess, connect, read_to_close, run_command};
+use plumbing::testing::{ServerProcess, connect, read_exactly, read_to_close, run_command};
 
 const FRAMED: &str = env!("CARGO_BIN_EXE_framed_header");
 
@@ -282,4 +282,32 @@ fn our_client_ends_cleanly_with_the_tutorial_python_server() {
     assert!(client.status.success(), "{}", client.stderr);
     assert_eq!(client.stdout, b"Msg received\nMsg received\n");
     server.expect_line("!DISCONNECT");
+}
+
+/// Sends `count` messages in lock step over one connection, each answered
+/// before the next, then the goodbye: the server logs a line for each.
+fn lock_step_messages(addr: std::net::SocketAddr, count: usize) {
+    let mut stream = connect(addr);
+    let reply = [header("12"), b"Msg received".to_vec()].concat();
+    let message = [header("5"), b"hello".to_vec()].concat();
+    for _ in 0..count {
+        stream.write_all(&message).unwrap();
+        assert_eq!(read_exactly(&mut stream, reply.len()), reply);
+    }
+    stream
+        .write_all(&[header("12"), b"!DISCONNECT!".to_vec()].concat())
+        .unwrap();
+    assert_eq!(read_to_close(&mut stream), reply);
+}
+
+#[test]
+fn the_server_keeps_serving_while_nobody_reads_its_log_and_says_what_it_skipped() {
+    // 30,000 log lines of about 28 bytes: far more than the pipe (64 KiB)
+    // and the log's own buffer hold.
+    let server = plumbing::testing::assert_serves_with_an_unread_console(
+        FRAMED,
+        &["server", "--port", "0"],
+        |addr| lock_step_messages(addr, 30_000),
+    );
+    lock_step_messages(server.addr, 3); // served afterwards too
 }
