@@ -3,8 +3,8 @@
 
 mod common;
 
-use basic::testing::{ServerProcess, run_command};
 use common::Chat;
+use plumbing::testing::{ServerProcess, run_command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_multiclients_threaded");
 
@@ -66,12 +66,12 @@ fn no_join_notices_is_accepted_by_the_binary() {
 
 #[test]
 fn a_refused_connection_is_one_line_error_with_a_hint() {
-    basic::testing::assert_refused_connection_is_one_line_error(BIN);
+    plumbing::testing::assert_refused_connection_is_one_line_error(BIN);
 }
 
 #[test]
 fn a_taken_port_is_one_line_error_with_a_hint() {
-    basic::testing::assert_taken_port_is_one_line_error(BIN);
+    plumbing::testing::assert_taken_port_is_one_line_error(BIN);
 }
 
 #[test]
@@ -135,7 +135,7 @@ fn nc_with_dash_n_chats_and_leaves_at_the_end_of_its_input() {
     let mut stdin = nc.stdin.take().expect("nc's stdin");
     let _ = stdin.write_all(b"hello from nc\n");
     drop(stdin); // end of input: nc -N shuts down its sending side
-    let deadline = Instant::now() + basic::testing::TEST_TIMEOUT;
+    let deadline = Instant::now() + plumbing::testing::TEST_TIMEOUT;
     let status = loop {
         if let Some(status) = nc.try_wait().expect("wait for nc") {
             break status;
