@@ -153,3 +153,25 @@ fn nc_with_dash_n_chats_and_leaves_at_the_end_of_its_input() {
     observer.expect("guest2: hello from nc\n");
     observer.expect("* guest2 left\n");
 }
+
+#[test]
+fn the_server_keeps_chatting_while_nobody_reads_its_log_and_says_what_it_skipped() {
+    use std::io::Write as _;
+    // Every chat line is logged: 20,000 of them are far more than the pipe
+    // and the log's buffer hold.
+    let server = plumbing::testing::assert_serves_with_an_unread_console(
+        BIN,
+        &["server", "--port", "0"],
+        |addr| {
+            let (mut sender, _) = Chat::join(addr);
+            let (mut reader, _) = Chat::join(addr);
+            let lines: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+            sender.stream.write_all(lines.as_bytes()).unwrap();
+            for i in 0..20_000 {
+                let got = reader.chat_line();
+                assert!(got.ends_with(&format!(": line {i}\n")), "{got}");
+            }
+        },
+    );
+    drop(server);
+}
