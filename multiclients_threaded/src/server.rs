@@ -677,6 +677,13 @@ fn write_outbox(
     }
 }
 
+/// The peer's address for a trace line, or `?` once the socket is gone.
+fn peer_name(stream: &TcpStream) -> String {
+    stream
+        .peer_addr()
+        .map_or_else(|_| "?".to_string(), |peer| peer.to_string())
+}
+
 /// Takes what is queued and writes it, all of it in one `write` when the
 /// kernel takes it. One batch buffer, reused.
 fn send_queued(stream: &TcpStream, queue: &Queue, stall: Duration) -> Result<(), WriteEnd> {
@@ -692,7 +699,8 @@ fn send_queued(stream: &TcpStream, queue: &Queue, stall: Duration) -> Result<(),
                 None => WriteEnd::Stalled { mid_line },
             }
         })?;
-        trace!("write({sent} bytes)");
+        // (The peer's address costs a system call: only when tracing.)
+        trace!("write({}, {sent} bytes)", peer_name(stream));
         batch.clear();
         if queue.is_empty() && batch.capacity() > IDLE_BATCH_BYTES {
             batch.shrink_to(IDLE_BATCH_BYTES); // idle clients keep little memory
