@@ -5,9 +5,9 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use basic::testing::start_server;
 use multiclients_threaded::check::{self, NICK};
 use multiclients_threaded::server::{self, ServerOptions};
+use plumbing::testing::start_server;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 

@@ -129,7 +129,7 @@ fn main() {
 /// This lesson's server on a thread of this process: no log line per
 /// message, no join notices (the C server has neither), the log silenced.
 fn start_lesson_server() -> SocketAddr {
-    basic::trace::silence_logs();
+    plumbing::trace::silence_logs();
     let options = ServerOptions {
         log_messages: false,
         join_notices: false,

@@ -30,8 +30,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use basic::checklist::{Checklist, Failure, Report, is_timeout};
-use basic::trace::preview;
+use plumbing::checklist::{Checklist, Failure, Report, is_timeout};
+use plumbing::trace::preview;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::protocol::LineBuffer;
@@ -432,7 +432,7 @@ fn closed(failure: &Failure) -> bool {
 }
 
 fn show(bytes: &[u8]) -> String {
-    basic::checklist::show(bytes)
+    plumbing::checklist::show(bytes)
 }
 
 /// Three named clients; a line from one reaches the other two, and the

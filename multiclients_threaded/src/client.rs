@@ -16,7 +16,7 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use basic::trace;
+use plumbing::trace;
 
 use crate::protocol::SafeDisplay;
 

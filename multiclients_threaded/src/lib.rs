@@ -57,9 +57,9 @@
 //! accepted sockets, flow control (back-pressure through TCP), and a line
 //! protocol with its own [`protocol`] module instead of raw echo.
 //! `basic` still provides the setup ([`basic::net`]), the output
-//! ([`basic::log!`], [`basic::trace!`]) and the check harness
-//! ([`basic::checklist`]). The accept step of lesson 2 grows into a door
-//! that turns clients away cleanly ([`basic::limits`]): at most
+//! ([`plumbing::log!`], [`plumbing::trace!`]) and the check harness
+//! ([`plumbing::checklist`]). The accept step of lesson 2 grows into a door
+//! that turns clients away cleanly ([`plumbing::limits`]): at most
 //! `--max-per-address` connections from one address, a room no larger than
 //! the open-files limit allows, and a spare file descriptor to refuse a
 //! client with a notice when the process has none left.

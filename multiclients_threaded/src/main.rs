@@ -4,13 +4,13 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use basic::cli;
 use clap::{Args, Parser, Subcommand};
 use multiclients_threaded::DEFAULT_PORT;
 use multiclients_threaded::check::DEFAULT_STALL_ALLOWANCE;
 use multiclients_threaded::server::{
     DEFAULT_MAX_CLIENTS, FIRST_LINE_TIMEOUT, QUEUE_BUDGET_BYTES, STALL_TIMEOUT, ServerOptions,
 };
+use plumbing::cli;
 
 #[derive(Parser)]
 #[command(about = "Lesson 3: a thread-per-client broadcast chat that one slow client cannot stall")]
@@ -82,7 +82,7 @@ struct RoomArgs {
     #[arg(long, default_value_t = FIRST_LINE_TIMEOUT.as_secs_f64(), value_parser = cli::parse_seconds)]
     first_line_timeout: f64,
     /// Connections one address (an IPv6 /64) may hold at once; one more gets a notice and is closed. 0: no cap. Loopback is never capped (SSH tunnels and port forwards all arrive from 127.0.0.1).
-    #[arg(long, default_value_t = basic::limits::DEFAULT_MAX_PER_ADDRESS)]
+    #[arg(long, default_value_t = plumbing::limits::DEFAULT_MAX_PER_ADDRESS)]
     max_per_address: usize,
     /// MiB of lines the server may hold queued for all clients together; past it, every sender waits.
     #[arg(long, default_value_t = (QUEUE_BUDGET_BYTES >> 20) as u32, value_parser = clap::value_parser!(u32).range(1..))]

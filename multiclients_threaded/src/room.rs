@@ -19,8 +19,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use basic::log;
-use basic::trace::preview;
+use plumbing::log;
+use plumbing::trace::preview;
 
 use crate::outbox::{Behind, Budget, Outbox};
 use crate::protocol::{NameError, check_name, default_name, name_key, notice, push_chat_line};
@@ -282,7 +282,7 @@ impl Room {
         };
         if self.log_messages {
             // Logged as received, escaped: a client's bytes never reach the
-            // operator's terminal as they are (see `basic::trace::preview`).
+            // operator's terminal as they are (see `plumbing::trace::preview`).
             for text in texts {
                 log!(
                     "{peer}: {name}: {}",

@@ -25,9 +25,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use basic::limits::{self, PerAddressLimit, RefusalBurst, SpareDescriptor};
-use basic::trace::preview;
-use basic::{log, trace};
+use plumbing::limits::{self, PerAddressLimit, RefusalBurst, SpareDescriptor};
+use plumbing::trace::preview;
+use plumbing::{log, trace};
 
 use crate::outbox::{Budget, Queue, outbox};
 use crate::protocol::{LineBuffer, MAX_LINE_BYTES, Request, decode_line, notice};
@@ -258,7 +258,7 @@ impl Door {
             }
             log!(
                 "accept failed: {}; still listening",
-                basic::errors::describe_io(&err)
+                plumbing::errors::describe_io(&err)
             );
             thread::sleep(ACCEPT_RETRY_DELAY);
         }
@@ -492,7 +492,7 @@ fn read_some(
         match stream.read(buf) {
             Ok(n) => return Ok(n),
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) if basic::checklist::is_timeout(&err) => continue, // deadline checked above
+            Err(err) if plumbing::checklist::is_timeout(&err) => continue, // deadline checked above
             Err(err) => {
                 log!("{peer}: connection lost: {err}");
                 return Err(Leaving::Lost);
@@ -677,6 +677,13 @@ fn write_outbox(
     }
 }
 
+/// The peer's address for a trace line, or `?` once the socket is gone.
+fn peer_name(stream: &TcpStream) -> String {
+    stream
+        .peer_addr()
+        .map_or_else(|_| "?".to_string(), |peer| peer.to_string())
+}
+
 /// Takes what is queued and writes it, all of it in one `write` when the
 /// kernel takes it. One batch buffer, reused.
 fn send_queued(stream: &TcpStream, queue: &Queue, stall: Duration) -> Result<(), WriteEnd> {
@@ -692,7 +699,8 @@ fn send_queued(stream: &TcpStream, queue: &Queue, stall: Duration) -> Result<(),
                 None => WriteEnd::Stalled { mid_line },
             }
         })?;
-        trace!("write({sent} bytes)");
+        // (The peer's address costs a system call: only when tracing.)
+        trace!("write({}, {sent} bytes)", peer_name(stream));
         batch.clear();
         if queue.is_empty() && batch.capacity() > IDLE_BATCH_BYTES {
             batch.shrink_to(IDLE_BATCH_BYTES); // idle clients keep little memory
@@ -731,7 +739,7 @@ fn write_batch(
                 progress_at = Instant::now();
             }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) if basic::checklist::is_timeout(&err) => {} // a tick: look at the clock
+            Err(err) if plumbing::checklist::is_timeout(&err) => {} // a tick: look at the clock
             Err(err) => return Err((sent, Some(err))),
         }
         let idle = progress_at.elapsed() >= stall;

@@ -6,10 +6,10 @@ mod common;
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use basic::checklist::Report;
-use basic::testing::start_server;
 use multiclients_threaded::check::{self, BROADCAST, CONTROL, SLOW_DROPPED, STALL};
 use multiclients_threaded::server::ServerOptions;
+use plumbing::checklist::Report;
+use plumbing::testing::start_server;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 /// The servers here let a stuck client go within a second; `check` is told
@@ -63,7 +63,7 @@ fn check_names_the_stall_check_against_a_server_that_writes_while_holding_the_lo
 
 #[test]
 fn check_fails_every_check_when_nobody_listens() {
-    let addr = basic::testing::loopback_listener().local_addr().unwrap();
+    let addr = plumbing::testing::loopback_listener().local_addr().unwrap();
     // The listener is dropped: connections to its port are refused.
     let (report, out) = run_check(addr);
     assert!(report.passed.is_empty(), "{out}");

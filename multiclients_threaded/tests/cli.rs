@@ -3,8 +3,8 @@
 
 mod common;
 
-use basic::testing::{ServerProcess, run_command};
 use common::Chat;
+use plumbing::testing::{ServerProcess, run_command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_multiclients_threaded");
 
@@ -66,12 +66,12 @@ fn no_join_notices_is_accepted_by_the_binary() {
 
 #[test]
 fn a_refused_connection_is_one_line_error_with_a_hint() {
-    basic::testing::assert_refused_connection_is_one_line_error(BIN);
+    plumbing::testing::assert_refused_connection_is_one_line_error(BIN);
 }
 
 #[test]
 fn a_taken_port_is_one_line_error_with_a_hint() {
-    basic::testing::assert_taken_port_is_one_line_error(BIN);
+    plumbing::testing::assert_taken_port_is_one_line_error(BIN);
 }
 
 #[test]
@@ -135,7 +135,7 @@ fn nc_with_dash_n_chats_and_leaves_at_the_end_of_its_input() {
     let mut stdin = nc.stdin.take().expect("nc's stdin");
     let _ = stdin.write_all(b"hello from nc\n");
     drop(stdin); // end of input: nc -N shuts down its sending side
-    let deadline = Instant::now() + basic::testing::TEST_TIMEOUT;
+    let deadline = Instant::now() + plumbing::testing::TEST_TIMEOUT;
     let status = loop {
         if let Some(status) = nc.try_wait().expect("wait for nc") {
             break status;
@@ -152,4 +152,26 @@ fn nc_with_dash_n_chats_and_leaves_at_the_end_of_its_input() {
     observer.expect("* guest2 joined\n");
     observer.expect("guest2: hello from nc\n");
     observer.expect("* guest2 left\n");
+}
+
+#[test]
+fn the_server_keeps_chatting_while_nobody_reads_its_log_and_says_what_it_skipped() {
+    use std::io::Write as _;
+    // Every chat line is logged: 20,000 of them are far more than the pipe
+    // and the log's buffer hold.
+    let server = plumbing::testing::assert_serves_with_an_unread_console(
+        BIN,
+        &["server", "--port", "0"],
+        |addr| {
+            let (mut sender, _) = Chat::join(addr);
+            let (mut reader, _) = Chat::join(addr);
+            let lines: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+            sender.stream.write_all(lines.as_bytes()).unwrap();
+            for i in 0..20_000 {
+                let got = reader.chat_line();
+                assert!(got.ends_with(&format!(": line {i}\n")), "{got}");
+            }
+        },
+    );
+    drop(server);
 }

@@ -7,9 +7,9 @@ use std::io::{BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
 
-use basic::testing::{SharedOutput, connect, start_server};
 use common::{Chat, quiet, start};
 use multiclients_threaded::client;
+use plumbing::testing::{SharedOutput, connect, start_server};
 
 #[test]
 fn piped_lines_are_sent_under_the_chosen_name_and_the_client_quits_at_the_end() {

@@ -115,11 +115,11 @@ fn stuck_client(addr: SocketAddr, name: &str) -> TcpStream {
     // SO_RCVBUF before connect(): the window is agreed in the handshake.
     socket.set_recv_buffer_size(4096).unwrap();
     socket
-        .connect_timeout(&SockAddr::from(addr), basic::testing::TEST_TIMEOUT)
+        .connect_timeout(&SockAddr::from(addr), plumbing::testing::TEST_TIMEOUT)
         .unwrap();
     let stream: TcpStream = socket.into();
     stream
-        .set_read_timeout(Some(basic::testing::TEST_TIMEOUT))
+        .set_read_timeout(Some(plumbing::testing::TEST_TIMEOUT))
         .unwrap();
     let mut welcome = String::new();
     BufReader::new(&stream).read_line(&mut welcome).unwrap();

@@ -46,10 +46,10 @@ impl Trace {
         // The side a diagram names is the subcommand: `server` or `client`.
         let side = std::env::args().nth(1).unwrap_or_else(|| "process".into());
         if let Some(path) = &self.diagram {
-            crate::trace::record(&side, crate::trace::RecordTo::Diagram(path.clone()));
+            crate::trace::record(&side, crate::recording::RecordTo::Diagram(path.clone()));
         }
         if let Some(path) = &self.trace_to {
-            crate::trace::record(&side, crate::trace::RecordTo::Events(path.clone()));
+            crate::trace::record(&side, crate::recording::RecordTo::Events(path.clone()));
         }
     }
 }
@@ -116,7 +116,7 @@ pub fn parse<T: clap::Parser>() -> T {
 /// are written (bounded in time: see [`crate::console::flush`]).
 pub fn exit_with(run: impl FnOnce() -> anyhow::Result<bool>) -> ExitCode {
     let outcome = run();
-    if let Err(err) = crate::trace::finish_recording() {
+    if let Err(err) = crate::recording::finish() {
         eprintln!("error: cannot write the diagram or trace file: {err}");
     }
     crate::console::flush();

@@ -21,6 +21,7 @@ pub mod console;
 pub mod diagram;
 pub mod errors;
 pub mod limits;
+pub mod recording;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trace;

@@ -10,18 +10,13 @@
 //! there). [`console`](crate::console) explains how.
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
-
-use crate::diagram::{self, Event};
 
 static PRINTING: AtomicBool = AtomicBool::new(false);
 /// Printing or recording: what `trace!` checks first, so that tracing off
 /// costs one atomic load.
 static TRACING: AtomicBool = AtomicBool::new(false);
 static LOGGING: AtomicBool = AtomicBool::new(true);
-static RECORDING: OnceLock<Recording> = OnceLock::new();
 
 /// Turns on `--trace` output for the whole process.
 pub fn enable() {
@@ -34,75 +29,20 @@ pub fn enabled() -> bool {
     TRACING.load(Ordering::Relaxed)
 }
 
-/// Where a recording goes when the program exits.
-#[derive(Debug, Clone)]
-pub enum RecordTo {
-    /// `--diagram FILE`: this side's session, drawn as an SVG diagram.
-    Diagram(PathBuf),
-    /// `--trace-to FILE`: the events, for `basic diagram` to draw with the
-    /// other side's.
-    Events(PathBuf),
-}
-
-/// The traced calls of this process, kept for a diagram.
-struct Recording {
-    side: String,
-    to: RecordTo,
-    events: Mutex<Vec<Event>>,
-}
-
-/// The most events a recording keeps: a diagram of more is unreadable
-/// anyway, and memory stays bounded however long the session.
-pub const MAX_RECORDED_EVENTS: usize = 10_000;
-
-/// Records every traced call of this process as `side` (`server`,
-/// `client`), to be written by [`finish_recording`].
-pub fn record(side: &str, to: RecordTo) {
-    let recording = Recording {
-        side: side.to_string(),
-        to,
-        events: Mutex::new(Vec::new()),
-    };
-    if RECORDING.set(recording).is_ok() {
-        TRACING.store(true, Ordering::Relaxed);
-    }
-}
-
 /// What `trace!` calls: prints the line with `--trace`, records it with
 /// `--diagram` or `--trace-to`.
 pub fn emit(args: fmt::Arguments<'_>) {
     if PRINTING.load(Ordering::Relaxed) {
         crate::console::trace().line(format_args!("trace: {args}"));
     }
-    if let Some(recording) = RECORDING.get() {
-        let mut events = recording
-            .events
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if events.len() < MAX_RECORDED_EVENTS {
-            events.push(Event::now(&recording.side, args.to_string()));
-        }
-    }
+    crate::recording::add(args);
 }
 
-/// Writes the recording, if there is one, to its file (at exit).
-pub fn finish_recording() -> std::io::Result<()> {
-    let Some(recording) = RECORDING.get() else {
-        return Ok(());
-    };
-    let events = recording
-        .events
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    match &recording.to {
-        RecordTo::Diagram(path) => {
-            let title = format!("{} session", recording.side);
-            std::fs::write(path, diagram::svg(&events, &title))
-        }
-        RecordTo::Events(path) => {
-            let lines: String = events.iter().map(|e| e.to_line() + "\n").collect();
-            std::fs::write(path, lines)
-        }
+/// Records every traced call of this process as `side` (`server`,
+/// `client`) into `to` (see [`recording`](crate::recording)).
+pub fn record(side: &str, to: crate::recording::RecordTo) {
+    if crate::recording::start(side, to) {
+        TRACING.store(true, Ordering::Relaxed);
     }
 }
 

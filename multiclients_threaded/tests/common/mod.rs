@@ -8,8 +8,8 @@ pub mod naive;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use basic::testing::start_server;
 use multiclients_threaded::server::{self, ServerOptions};
+use plumbing::testing::start_server;
 
 /// Starts the lesson's server with `options`; returns its address.
 pub fn start(options: ServerOptions) -> SocketAddr {
@@ -25,7 +25,7 @@ pub fn quiet() -> ServerOptions {
 }
 
 /// One chat connection. Every read has the timeout of
-/// [`basic::testing::connect`], so a missing line fails the test.
+/// [`plumbing::testing::connect`], so a missing line fails the test.
 pub struct Chat {
     pub stream: TcpStream,
     reader: BufReader<TcpStream>,
@@ -35,7 +35,7 @@ pub struct Chat {
 
 impl Chat {
     pub fn connect(addr: SocketAddr) -> Chat {
-        let stream = basic::testing::connect(addr);
+        let stream = plumbing::testing::connect(addr);
         let reader = BufReader::new(stream.try_clone().expect("clone the socket"));
         Chat {
             stream,
