@@ -41,8 +41,9 @@
 //! bytes really arrive: a peer that declares 1 MiB and sends 3 bytes costs
 //! one 64 KiB chunk (a `Vec` may double as it grows: at most about twice
 //! what arrived plus a chunk, never more than twice the limit), not 1 MiB.
-//! The header buffer is allocated once per
-//! connection, the payload buffer is reused from message to message.
+//! The header buffer is allocated once per connection; the payload buffer
+//! is reused from message to message while it stays small (one chunk), and
+//! given back after a bigger message.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -379,6 +380,12 @@ impl MessageReader {
     pub fn read_message(&mut self, stream: &mut impl Read) -> Result<Option<&str>, FrameError> {
         self.declared = None;
         self.payload.clear();
+        if self.payload.capacity() > READ_CHUNK_BYTES {
+            // A big message is over: give its memory back, so that a
+            // thousand clients that each sent one 1 MiB message, then went
+            // quiet, do not hold a gigabyte between them.
+            self.payload = Vec::new();
+        }
         let Some(len) = self.read_header(stream)? else {
             return Ok(None);
         };
@@ -657,6 +664,25 @@ mod tests {
         assert!(reader.read_message(&mut stream).is_err());
         // The peer declared 10 MB and sent 3 bytes: we hold about one chunk.
         assert!(reader.payload.capacity() <= 2 * READ_CHUNK_BYTES);
+    }
+
+    #[test]
+    fn a_big_payload_buffer_is_given_back_before_the_next_message() {
+        let framing = Framing::new(8, 1_000_000).unwrap();
+        let big = "x".repeat(3 * READ_CHUNK_BYTES);
+        let bytes = [
+            framing.encode(&big).unwrap(),
+            framing.encode("small").unwrap(),
+        ]
+        .concat();
+        let mut stream = Cursor::new(bytes);
+        let mut reader = MessageReader::new(framing);
+        assert_eq!(
+            reader.read_message(&mut stream).unwrap().unwrap().len(),
+            big.len()
+        );
+        assert_eq!(reader.read_message(&mut stream).unwrap(), Some("small"));
+        assert!(reader.payload.capacity() <= READ_CHUNK_BYTES);
     }
 
     /// A reader that hands out its bytes, then times out, as a socket with
