@@ -519,7 +519,10 @@ mod tests {
     fn the_byte_count_is_the_result_when_there_is_one() {
         assert_eq!(bytes_in("read(up to 16384 bytes) -> 133"), Some(133));
         assert_eq!(bytes_in("read(127.0.0.1:5) -> 6 bytes"), Some(6));
-        assert_eq!(bytes_in("write(140 bytes: the replies of one batch)"), Some(140));
+        assert_eq!(
+            bytes_in("write(140 bytes: the replies of one batch)"),
+            Some(140)
+        );
         assert_eq!(bytes_in("shutdown(Write)"), None);
     }
 
