@@ -41,7 +41,8 @@ pub fn workspace_files(root: &Path, skip: &dyn Fn(&str) -> bool) -> anyhow::Resu
                 if !skip(&entry.file_name().to_string_lossy()) {
                     folders.push(relative);
                 }
-            } else {
+            } else if entry.file_name() != ".git" {
+                // (A worktree's `.git` is a file pointing at the history.)
                 files.push(relative);
             }
         }

@@ -1,6 +1,5 @@
-//! `cargo run -p homework -- ...`: progress, hints and reset for students
-//! (and, in the instructor's workspace, the grader). Argument parsing only;
-//! the work is in the library and in `grader/`.
+//! `cargo run -p homework -- ...`: progress, hints and reset. Argument
+//! parsing only; the work is in the library (`src/lib.rs`).
 
 use std::process::ExitCode;
 
@@ -8,6 +7,7 @@ use clap::{Parser, Subcommand};
 use homework::{exercise, exercises, files, progress};
 
 // BEGIN INSTRUCTOR
+// The instructor's commands (left out of the student copy): src/grader/.
 mod grader;
 // END INSTRUCTOR
 

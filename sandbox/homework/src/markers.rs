@@ -294,8 +294,13 @@ pub fn has_instructor_parts(source: &str) -> bool {
 pub fn drop_instructor_parts(source: &str) -> Result<String, MarkerError> {
     let mut out = String::with_capacity(source.len());
     let mut opened_at = None;
+    let mut just_closed = false;
     for (index, line) in source.lines().enumerate() {
         let trimmed = line.trim();
+        // No double blank line where a part was.
+        if std::mem::take(&mut just_closed) && trimmed.is_empty() && out.ends_with("\n\n") {
+            continue;
+        }
         match opened_at {
             None if INSTRUCTOR_BEGIN.contains(&trimmed) => opened_at = Some(index + 1),
             None if INSTRUCTOR_END.contains(&trimmed) => {
@@ -305,7 +310,10 @@ pub fn drop_instructor_parts(source: &str) -> Result<String, MarkerError> {
                 });
             }
             None => push_line(&mut out, line),
-            Some(_) if INSTRUCTOR_END.contains(&trimmed) => opened_at = None,
+            Some(_) if INSTRUCTOR_END.contains(&trimmed) => {
+                opened_at = None;
+                just_closed = true;
+            }
             Some(_) => {}
         }
     }
@@ -429,6 +437,8 @@ fn deadline() -> u32 {
         let source = "a\n  // BEGIN INSTRUCTOR\nsecret\n  // END INSTRUCTOR\nb\n<!-- BEGIN INSTRUCTOR -->\nx\n<!-- END INSTRUCTOR -->\n";
         assert!(has_instructor_parts(source));
         assert_eq!(drop_instructor_parts(source).unwrap(), "a\nb\n");
+        let spaced = "a\n\n# BEGIN INSTRUCTOR\nx\n# END INSTRUCTOR\n\nb\n";
+        assert_eq!(drop_instructor_parts(spaced).unwrap(), "a\n\nb\n");
         assert_eq!(
             drop_instructor_parts("# BEGIN INSTRUCTOR\n")
                 .unwrap_err()

@@ -300,11 +300,12 @@ impl Grader {
         Ok(tests)
     }
 
-    /// Runs every test as its own process, two at a time.
+    /// Runs every test as its own process, two per core at a time (most
+    /// of a failing test's time is waiting for a reply that never comes).
     fn run_tests(&self, binary: &Path, tests: &[String]) -> Vec<TestRun> {
         let next = AtomicUsize::new(0);
         let results = Mutex::new(Vec::new());
-        let workers = thread::available_parallelism().map_or(2, |n| n.get().min(4));
+        let workers = thread::available_parallelism().map_or(2, |n| (2 * n.get()).min(8));
         thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| {
@@ -466,16 +467,23 @@ fn first_error(log: &Path) -> String {
         .unwrap_or_else(|| log_tail(log, 300).trim().to_string())
 }
 
-/// Why a test process failed: the panic's first lines, from its log.
+/// Why a test process failed: the wrapper's `why:` line, or else the
+/// panic's message, from its log.
 fn failure_reason(log: &Path) -> String {
     let text = log_tail(log, 20_000);
-    let why = text
-        .lines()
-        .skip_while(|line| !line.trim_start().starts_with("why:") && !line.contains("panicked at"))
-        .take(2)
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let why = match lines.iter().position(|line| line.starts_with("why:")) {
+        Some(at) => lines[at].trim_start_matches("why:").trim().to_string(),
+        None => match lines.iter().position(|line| line.contains("panicked at")) {
+            Some(at) => lines[at..]
+                .iter()
+                .take(2)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => String::new(),
+        },
+    };
     match why.is_empty() {
         true => "failed".into(),
         false => why.chars().take(300).collect(),

@@ -178,7 +178,8 @@ fn put_regions(text: &str, number: u32, regions: &[String]) -> String {
 const REACHES: &[(&str, &str)] = &[
     ("process::exit", "ends the process (process::exit)"),
     ("process::abort", "ends the process (process::abort)"),
-    ("Command", "starts processes (Command)"),
+    ("process::Command", "starts processes (Command)"),
+    ("Command::new", "starts processes (Command)"),
     ("unsafe", "uses unsafe"),
     ("extern", "declares foreign functions (extern)"),
     (
@@ -188,7 +189,8 @@ const REACHES: &[(&str, &str)] = &[
     ("no_mangle", "exports symbols (no_mangle)"),
     ("export_name", "exports symbols (export_name)"),
     ("#[used]", "keeps statics alive for the linker (#[used])"),
-    ("ctor", "mentions constructors (ctor)"),
+    ("#[ctor", "runs code before main (#[ctor])"),
+    ("ctor::", "runs code before main (ctor::)"),
     ("env::", "reads the environment (env::)"),
     ("env!", "reads the build environment (env!)"),
     ("include!", "includes files at build time (include!)"),
@@ -218,7 +220,12 @@ pub fn flags(region: &str) -> Vec<&'static str> {
         .iter()
         .filter(|(needle, _)| code.contains(needle))
         .map(|(_, meaning)| *meaning)
-        .collect()
+        .fold(Vec::new(), |mut found, meaning| {
+            if !found.contains(&meaning) {
+                found.push(meaning);
+            }
+            found
+        })
 }
 
 #[cfg(test)]
@@ -230,6 +237,9 @@ mod tests {
         let region = "// no process::exit here\nprintln!(\"ok\");\nstd::process::exit(0)\n";
         assert_eq!(flags(region), ["ends the process (process::exit)"]);
         assert!(flags("// std::env::var is banned\nlet x = 1;\n").is_empty());
+        assert!(flags("let factor = 2;\nlet cmd = protocol::Command::Quit;\n").is_empty());
+        let spawn = "use std::process::Command;\nCommand::new(\"sleep\").spawn();\n";
+        assert_eq!(flags(spawn), ["starts processes (Command)"]);
         assert!(
             flags("let v = option_env!(\"KEY\");").contains(&"reads the build environment (env!)")
         );
@@ -242,5 +252,42 @@ mod tests {
         let done = put_regions(&text, 4, &["1\n".to_string(), "2\n".to_string()]);
         assert_eq!(regions_of(&done, 4, 2).unwrap(), ["1\n", "2\n"]);
         assert!(regions_of(&done, 4, 3).is_err());
+    }
+}
+
+#[cfg(test)]
+mod locate_tests {
+    use super::*;
+
+    fn workspace_at(dir: &Path, manifest: &str) {
+        fs::create_dir_all(dir.join("sandbox")).unwrap();
+        fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+        fs::write(dir.join("sandbox/Cargo.toml"), "[package]\n").unwrap();
+    }
+
+    #[test]
+    fn submissions_are_found_below_never_above() {
+        let root = std::env::temp_dir().join(format!("homework-locate-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        // The instructor's workspace, with a class inside it.
+        workspace_at(&root, "[workspace]\n");
+        let nested = root.join("class/alice/unzipped/socket-lessons");
+        workspace_at(&nested, "[workspace] # my notes\n");
+        assert_eq!(locate(&root.join("class/alice")).unwrap(), nested);
+        let empty = root.join("class/bob");
+        fs::create_dir_all(&empty).unwrap();
+        assert!(
+            locate(&empty)
+                .unwrap_err()
+                .contains("no socket-lessons workspace")
+        );
+        workspace_at(&root.join("class/carol/a"), "[workspace]\n");
+        workspace_at(&root.join("class/carol/b"), "[workspace]\n");
+        assert!(
+            locate(&root.join("class/carol"))
+                .unwrap_err()
+                .contains("several")
+        );
+        fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -683,3 +683,24 @@ fn replace_nth_regions(
     fs::write(&path, out)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The student copy of this very workspace (no build: quick).
+    #[test]
+    fn the_student_copy_of_this_workspace_is_clean() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let copy = std::env::temp_dir().join(format!("homework-copy-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&copy);
+        write_copy(&root, &copy, &|_| Keep::Stub).unwrap();
+        let result = student_copy_is_clean(&copy).and_then(|()| links_resolve(&copy));
+        let main = fs::read_to_string(copy.join("sandbox/homework/src/main.rs")).unwrap();
+        let readme = fs::read_to_string(copy.join("sandbox/README.md")).unwrap();
+        fs::remove_dir_all(&copy).unwrap();
+        assert_eq!(result, Ok(()));
+        assert!(!main.contains("grader"), "{main}");
+        assert!(readme.contains("### For students") && !readme.contains("### For instructors"));
+    }
+}
