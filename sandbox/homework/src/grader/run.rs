@@ -100,6 +100,10 @@ pub struct Confinement {
     hidden: Vec<PathBuf>,
     /// Hidden from tests only (a build needs the toolchain under it).
     hidden_from_tests: Vec<PathBuf>,
+    /// Start commands through `setpriv --pdeathsig KILL` (Linux), so that
+    /// they die with the grader, even on Ctrl-C: their own process group
+    /// does not get the terminal's signal.
+    die_with_grader: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,10 +132,16 @@ impl Confinement {
     /// Finds out whether namespaces work here, by confining `true`.
     /// `hidden` are covered for every command; `hidden_from_tests` for tests.
     pub fn detect(hidden: Vec<PathBuf>, hidden_from_tests: Vec<PathBuf>, scratch: &Path) -> Self {
+        let die_with_grader = cfg!(target_os = "linux")
+            && Command::new("setpriv")
+                .args(["--pdeathsig", "KILL", "--", "true"])
+                .status()
+                .is_ok_and(|status| status.success());
         let mut confinement = Confinement {
             kind: Kind::None(String::new()),
             hidden,
             hidden_from_tests,
+            die_with_grader,
         };
         confinement.kind = if !cfg!(target_os = "linux") {
             Kind::None(format!("no sandbox on {}", std::env::consts::OS))
@@ -162,6 +172,7 @@ impl Confinement {
             kind: Kind::None(why.to_string()),
             hidden: Vec::new(),
             hidden_from_tests: Vec::new(),
+            die_with_grader: false,
         }
     }
 
@@ -194,12 +205,26 @@ impl Confinement {
     /// root, drops to `nobody`. The environment is still the caller's to
     /// clear (see [`clean_env`]).
     pub fn command(&self, program: &Path, args: &[&str], test: bool) -> Command {
+        let mut command = match self.die_with_grader {
+            true => {
+                let mut setpriv = Command::new("setpriv");
+                setpriv.args(["--pdeathsig", "KILL", "--"]);
+                setpriv
+            }
+            false => Command::new(program),
+        };
         let Kind::Namespaces { as_root } = self.kind else {
-            let mut command = Command::new(program);
+            if self.die_with_grader {
+                command.arg(program);
+            }
             command.args(args);
             return command;
         };
-        let mut command = Command::new("unshare");
+        if self.die_with_grader {
+            command.arg("unshare");
+        } else {
+            command = Command::new("unshare");
+        }
         if !as_root {
             command.args(["--user", "--map-root-user"]);
         }
