@@ -53,6 +53,9 @@ impl Default for Limits {
     }
 }
 
+/// How a test stopped at its time limit is described.
+const STOPPED: &str = "was stopped";
+
 /// One row of the grade sheet: one student, one exercise.
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -361,7 +364,7 @@ impl Grader {
             ),
             Ending::Exited(false) => fail(failure_reason(&log)),
             Ending::TimedOut => fail(format!(
-                "ran over {}s and was stopped (an endless loop, or a wait that never ends?)",
+                "ran over {}s and {STOPPED} (an endless loop, or a wait that never ends?)",
                 self.limits.test.as_secs()
             )),
             Ending::NotStarted(why) => fail(format!("cannot run the test: {why}")),
@@ -443,13 +446,21 @@ fn rows(submission: &Submission, result: &TreeResult) -> Vec<Row> {
             let detail = match (&region_error, first_failure) {
                 (Some(why), _) => why.clone(),
                 _ if runs.is_empty() => "no tests found for this exercise".into(),
-                (None, Some(run)) => format!(
-                    "{} of {} tests failed, first: {}: {}",
-                    runs.len() - passed,
-                    runs.len(),
-                    run.name,
-                    run.why
-                ),
+                (None, Some(run)) => {
+                    let mut detail = format!(
+                        "{} of {} tests failed, first: {}: {}",
+                        runs.len() - passed,
+                        runs.len(),
+                        run.name,
+                        run.why
+                    );
+                    // A test stopped at the time limit matters most: say so.
+                    let stopped = runs.iter().find(|run| run.why.contains(STOPPED));
+                    if let Some(stopped) = stopped.filter(|stopped| stopped.name != run.name) {
+                        detail.push_str(&format!("; {}: {}", stopped.name, stopped.why));
+                    }
+                    detail
+                }
                 (None, None) => format!("{passed} tests passed"),
             };
             let all_passed = region_error.is_none() && !runs.is_empty() && passed == runs.len();
