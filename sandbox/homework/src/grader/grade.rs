@@ -328,10 +328,16 @@ impl Grader {
     /// process succeeded and its verdict file holds the key.
     fn run_test(&self, binary: &Path, name: &str) -> TestRun {
         let id = self.runs.fetch_add(1, Ordering::SeqCst);
-        let folder = self.scratch.join("runs").join(id.to_string());
-        let log = self.scratch.join("runs").join(format!("{id}.log"));
         let key = fresh_key();
-        let prepared = fs::create_dir_all(&folder)
+        // Tests run side by side: each folder's name is unguessable, and
+        // `runs/` cannot be listed by the tests' user, so that one test
+        // cannot find another's key.
+        let runs = self.scratch.join("runs");
+        let folder = runs.join(&fresh_key()[..32]);
+        let log = runs.join(format!("{id}.log"));
+        let prepared = fs::create_dir_all(&runs)
+            .and_then(|()| hide_listing(&runs))
+            .and_then(|()| fs::create_dir(&folder))
             .and_then(|()| fs::write(folder.join(KEY_FILE), &key))
             .and_then(|()| match self.confinement.runs_tests_as_nobody() {
                 true => give_to_nobody(&folder),
@@ -381,6 +387,18 @@ impl Drop for Grader {
             let _ = fs::remove_dir_all(&self.scratch);
         }
     }
+}
+
+/// Lets others enter `folder` but not list it (Unix).
+fn hide_listing(folder: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(folder, fs::Permissions::from_mode(0o711))?;
+    }
+    #[cfg(not(unix))]
+    let _ = folder;
+    Ok(())
 }
 
 /// A key nobody can guess: four of std's randomly seeded hashers (seeded

@@ -227,6 +227,7 @@ fn grade_class(
             graded.seconds,
             match graded.tamper.len() {
                 0 => String::new(),
+                1 => " (1 file changed outside the regions)".to_string(),
                 n => format!(" ({n} files changed outside the regions)"),
             }
         );
