@@ -59,13 +59,26 @@ pub fn write_copy(root: &Path, dest: &Path, keep: &dyn Fn(u32) -> Keep) -> anyho
         bail!("the copy must go outside the workspace: {}", dest.display());
     }
     let mut rewritten = 0;
-    for relative in workspace_files(&root, &skipped)? {
-        if instructor_only(&relative) {
+    let all = workspace_files(&root, &skipped)?;
+    // A workspace inside this one (submissions kept in the reference's
+    // folder, say) is not part of it: never hand it out.
+    let nested: Vec<&Path> = all
+        .iter()
+        .filter(|path| path.file_name().is_some_and(|name| name == "Cargo.toml"))
+        .filter_map(|path| path.parent().filter(|dir| !dir.as_os_str().is_empty()))
+        .filter(|dir| {
+            let manifest = fs::read_to_string(root.join(dir).join("Cargo.toml"));
+            manifest.is_ok_and(|text| homework::exercises::declares_workspace(&text))
+        })
+        .collect();
+    for relative in &all {
+        if instructor_only(relative) || nested.iter().any(|dir| relative.starts_with(dir)) {
             continue;
         }
-        let bytes = fs::read(root.join(&relative))?;
+        let relative = relative.as_path();
+        let bytes = fs::read(root.join(relative))?;
         let Ok(text) = std::str::from_utf8(&bytes) else {
-            write_if_changed(&dest.join(&relative), &bytes)?;
+            write_if_changed(&dest.join(relative), &bytes)?;
             continue;
         };
         let located = |err: markers::MarkerError| anyhow::anyhow!("{}: {err}", relative.display());
@@ -74,16 +87,13 @@ pub fn write_copy(root: &Path, dest: &Path, keep: &dyn Fn(u32) -> Keep) -> anyho
             text = drop_paragraphs_about_instructor_files(&text);
         }
         if !markers::has_solutions(&text) {
-            write_if_changed(&dest.join(&relative), text.as_bytes())?;
+            write_if_changed(&dest.join(relative), text.as_bytes())?;
             continue;
         }
         let copy = markers::rewrite(&text, keep).map_err(located)?;
-        write_if_changed(&dest.join(&relative), copy.as_bytes())?;
+        write_if_changed(&dest.join(relative), copy.as_bytes())?;
         let pristine = markers::rewrite(&text, |_| Keep::Stub).map_err(located)?;
-        write_if_changed(
-            &dest.join(PRISTINE_DIR).join(&relative),
-            pristine.as_bytes(),
-        )?;
+        write_if_changed(&dest.join(PRISTINE_DIR).join(relative), pristine.as_bytes())?;
         rewritten += 1;
     }
     // The fingerprints of the copy as handed out: stubs and answers alike
