@@ -269,6 +269,19 @@ pub fn clean_env(command: &mut Command, home: &Path, build: bool) {
         .env("PATH", path)
         .env("HOME", home)
         .env("TMPDIR", home);
+    // Windows programs need these to start at all (and a temp folder).
+    #[cfg(windows)]
+    {
+        for name in ["SYSTEMROOT", "PATHEXT", "COMSPEC"] {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
+        command
+            .env("USERPROFILE", home)
+            .env("TEMP", home)
+            .env("TMP", home);
+    }
     if build {
         let real_home = std::env::var_os("HOME")
             .map(PathBuf::from)
