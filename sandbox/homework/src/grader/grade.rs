@@ -129,6 +129,15 @@ impl Grader {
                 scratch.display()
             );
         }
+        // Only ever empty a folder that is empty or an earlier scratch folder.
+        let earlier = scratch.join("handout").is_dir() && scratch.join("tree").is_dir();
+        let empty = fs::read_dir(&scratch).is_ok_and(|mut entries| entries.next().is_none());
+        if scratch.exists() && !earlier && !empty {
+            anyhow::bail!(
+                "{} exists and is not an earlier scratch folder: choose a new one",
+                scratch.display()
+            );
+        }
         if scratch.exists() {
             fs::remove_dir_all(&scratch)
                 .with_context(|| format!("cannot empty {}", scratch.display()))?;
@@ -258,7 +267,9 @@ impl Grader {
             // Registry crates are exempt: cargo caps their lints.
             .env("RUSTFLAGS", "-F unsafe_code")
             .env("CARGO_TERM_COLOR", "never");
-        let log = self.scratch.join("build.log");
+        let log = self
+            .scratch
+            .join(format!("build-{}.log", self.results.len() + 1));
         match run_bounded(&mut command, self.limits.build, &log) {
             Ending::Exited(true) => {
                 let messages = fs::read_to_string(&log).unwrap_or_default();
