@@ -95,8 +95,9 @@ pub struct GradeOptions {
 
 impl GradeOptions {
     fn grader(&self, reference: &Path, what: &str) -> anyhow::Result<Grader> {
+        remove_abandoned_scratch();
         let scratch = self.scratch.clone().unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("homework-{what}-{}", std::process::id()))
+            std::env::temp_dir().join(format!("{SCRATCH_PREFIX}{what}-{}", std::process::id()))
         });
         let limits = Limits {
             build: Duration::from_secs(self.build_limit),
@@ -113,6 +114,43 @@ impl GradeOptions {
         }
         Ok(grader)
     }
+}
+
+/// Default scratch folders are `homework-WHAT-PID` in the temporary folder.
+const SCRATCH_PREFIX: &str = "homework-";
+
+/// Removes default scratch folders left by a grader that was stopped
+/// (Ctrl-C runs no clean-up): those whose process is gone (Unix).
+fn remove_abandoned_scratch() {
+    let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(SCRATCH_PREFIX)
+            .and_then(|rest| rest.rsplit_once('-'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let ours = entry.path().join("handout").is_dir();
+        if ours && pid != std::process::id() && !process_alive(pid) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` still runs (`kill -0`); elsewhere, assume it does.
+fn process_alive(pid: u32) -> bool {
+    if !cfg!(unix) {
+        return true;
+    }
+    std::process::Command::new("kill")
+        .args(["-0", &pid.to_string()])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 /// Output formats for `grade`.
