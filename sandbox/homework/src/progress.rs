@@ -1,18 +1,20 @@
-//! `progress`: builds the exercise tests quietly, runs them all in one go,
-//! and says which exercises pass, where to go next, and whether a file
-//! outside the student regions was changed (grading would ignore it).
+//! `progress`: builds the exercise tests quietly, runs those of the
+//! exercises the student started in one go, and says which exercises pass,
+//! where to go next, and whether a file outside the student regions was
+//! changed (grading would ignore it).
 //!
 //! This runs on the student's own machine for the student's own benefit,
 //! so it trusts the test binary's `test NAME ... ok` lines; grading does not
 //! (see [`crate::verdict`]).
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, bail};
 
 use crate::exercises::{EXERCISES, Exercise};
-use crate::files;
+use crate::{files, markers};
 
 /// The test target holding every exercise's tests.
 pub const TEST_TARGET: &str = "exercises";
@@ -31,20 +33,41 @@ pub fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// Builds the exercise tests and runs them; then the report.
+/// Builds the exercise tests and runs those of the exercises the student
+/// started (an exercise whose regions are as handed out cannot pass, and
+/// its tests would only wait for replies that never come); then the report.
 pub fn progress(workspace: &Path) -> anyhow::Result<String> {
     let binary = build_quietly(workspace)?;
-    // Most tests of an unsolved exercise wait for a reply that never comes
-    // (up to 10 s each): run many at once.
-    let output = Command::new(&binary)
-        .current_dir(workspace.join("sandbox"))
-        .args(["exercise_", "--test-threads", "16"])
-        .output()
-        .with_context(|| format!("cannot run {}", binary.display()))?;
-    let text = String::from_utf8_lossy(&output.stdout);
+    let untouched = untouched(workspace);
+    let started: Vec<String> = EXERCISES
+        .iter()
+        .filter(|exercise| !untouched.contains(&exercise.number))
+        .map(|exercise| exercise.test_prefix())
+        .collect();
+    let text = match started.is_empty() {
+        true => String::new(),
+        false => {
+            // Most tests of a wrong answer wait for a reply that never
+            // comes (up to 10 s each): run many at once.
+            let output = Command::new(&binary)
+                .current_dir(workspace.join("sandbox"))
+                .args(&started)
+                .args(["--test-threads", "16"])
+                .output()
+                .with_context(|| format!("cannot run {}", binary.display()))?;
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        }
+    };
     let outcomes: Vec<Outcome> = EXERCISES
         .iter()
-        .map(|exercise| summarise(&text, exercise))
+        .map(|exercise| match untouched.contains(&exercise.number) {
+            true => Outcome {
+                exercise,
+                passed: false,
+                detail: "not started: its code is as handed out".into(),
+            },
+            false => summarise(&text, exercise),
+        })
         .collect();
     let mut report = progress_text(&outcomes);
     match files::changes_since_handed_out(workspace)? {
@@ -60,6 +83,33 @@ pub fn progress(workspace: &Path) -> anyhow::Result<String> {
         _ => {}
     }
     Ok(report)
+}
+
+/// The exercises whose every region is exactly as handed out (from the
+/// copy's pristine files; none in a workspace without them).
+fn untouched(workspace: &Path) -> Vec<u32> {
+    let pristine_root = workspace.join(files::PRISTINE_DIR);
+    let Ok(pristine_files) = files::workspace_files(&pristine_root, &|_| false) else {
+        return Vec::new();
+    };
+    let mut as_handed_out: Vec<u32> = EXERCISES.iter().map(|exercise| exercise.number).collect();
+    let mut seen = Vec::new();
+    for relative in pristine_files {
+        let pristine = fs::read_to_string(pristine_root.join(&relative)).unwrap_or_default();
+        let current = fs::read_to_string(workspace.join(&relative)).unwrap_or_default();
+        for number in markers::student_exercises(&pristine) {
+            seen.push(number);
+            let regions = |text: &str| -> Vec<String> {
+                let spans = markers::spans(text, number);
+                spans.iter().map(|&(a, b)| text[a..b].to_string()).collect()
+            };
+            if regions(&pristine) != regions(&current) {
+                as_handed_out.retain(|n| *n != number);
+            }
+        }
+    }
+    as_handed_out.retain(|number| seen.contains(number));
+    as_handed_out
 }
 
 /// `cargo test --no-run` for the exercise tests, showing the compiler's
