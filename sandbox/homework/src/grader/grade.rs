@@ -53,6 +53,9 @@ impl Default for Limits {
     }
 }
 
+/// Why the tests of an exercise whose code is as handed out were not run.
+const NOT_STARTED: &str = "not started: its code is as handed out";
+
 /// How a test stopped at its time limit is described.
 const STOPPED: &str = "was stopped";
 
@@ -115,6 +118,8 @@ pub struct Grader {
     results: HashMap<u64, TreeResult>,
     runs: AtomicUsize,
     keep_scratch: bool,
+    /// Run the tests of exercises as handed out too (`verify` proves they fail).
+    run_stubs: bool,
 }
 
 impl Grader {
@@ -154,6 +159,7 @@ impl Grader {
             results: HashMap::new(),
             runs: AtomicUsize::new(0),
             keep_scratch: false,
+            run_stubs: false,
             scratch,
         };
         copy::write_copy(&reference, &grader.handout, &|_| Keep::Stub)?;
@@ -194,6 +200,12 @@ impl Grader {
         &self.confinement
     }
 
+    /// Whether to run the tests of exercises whose code is as handed out
+    /// (normally skipped: they fail, as `verify` proves by running them).
+    pub fn run_stubs(&mut self, run: bool) {
+        self.run_stubs = run;
+    }
+
     /// Leave the scratch folder behind (to look at the logs).
     pub fn keep_scratch(&mut self) {
         self.keep_scratch = true;
@@ -224,7 +236,7 @@ impl Grader {
         let result = match self.results.get(&submission.tree_print) {
             Some(result) => result.clone(),
             None => {
-                let result = self.build_and_run();
+                let result = self.build_and_run(&submission.started);
                 self.results.insert(submission.tree_print, result.clone());
                 result
             }
@@ -232,12 +244,30 @@ impl Grader {
         Ok((rows(&submission, &result), submission.tamper))
     }
 
-    fn build_and_run(&self) -> TreeResult {
+    /// Builds the tree and runs the tests of the `started` exercises (the
+    /// others are stubs, which fail: `verify` proves it).
+    fn build_and_run(&self, started: &[u32]) -> TreeResult {
         match self.build() {
             Err(why) => TreeResult::NoBuild(why),
             Ok(binary) => match self.list_tests(&binary) {
                 Err(why) => TreeResult::NoBuild(why),
-                Ok(tests) => TreeResult::Ran(self.run_tests(&binary, &tests)),
+                Ok(tests) => {
+                    let (to_run, stubs): (Vec<String>, Vec<String>) =
+                        tests.into_iter().partition(|name| {
+                            self.run_stubs
+                                || EXERCISES.iter().any(|exercise| {
+                                    started.contains(&exercise.number)
+                                        && name.starts_with(&exercise.test_prefix())
+                                })
+                        });
+                    let mut runs = self.run_tests(&binary, &to_run);
+                    runs.extend(stubs.into_iter().map(|name| TestRun {
+                        name,
+                        passed: false,
+                        why: NOT_STARTED.into(),
+                    }));
+                    TreeResult::Ran(runs)
+                }
             },
         }
     }
@@ -474,6 +504,7 @@ fn rows(submission: &Submission, result: &TreeResult) -> Vec<Row> {
             let first_failure = runs.iter().find(|run| !run.passed);
             let detail = match (&region_error, first_failure) {
                 (Some(why), _) => why.clone(),
+                (None, Some(run)) if run.why == NOT_STARTED => NOT_STARTED.into(),
                 _ if runs.is_empty() => "no tests found for this exercise".into(),
                 (None, Some(run)) => {
                     let mut detail = format!(

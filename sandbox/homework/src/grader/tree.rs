@@ -86,6 +86,9 @@ pub struct Submission {
     pub tamper: Vec<Change>,
     /// A fingerprint of the graded tree's region files: equal trees grade alike.
     pub tree_print: u64,
+    /// Exercises whose code was taken and differs from the handed-out stub
+    /// (the others cannot pass: `verify` proves every stub fails).
+    pub started: Vec<u32>,
 }
 
 /// Writes into `tree` (already a copy of `handout`) the regions of the
@@ -110,6 +113,12 @@ pub fn splice(handout: &Path, submitted: &Path, tree: &Path) -> anyhow::Result<S
             };
             match regions {
                 Ok(regions) => {
+                    let handed_regions = regions_of(&handed, number, regions.len());
+                    if handed_regions.as_ref() != Ok(&regions)
+                        && !submission.started.contains(&number)
+                    {
+                        submission.started.push(number);
+                    }
                     for region in &regions {
                         for flag in flags(region) {
                             if !submission.flags.contains(&(number, flag.to_string())) {
@@ -125,6 +134,10 @@ pub fn splice(handout: &Path, submitted: &Path, tree: &Path) -> anyhow::Result<S
         write_if_changed(&tree.join(&relative), graded.as_bytes())?;
         all_text.push_str(&graded);
     }
+    // A region error keeps that exercise's stub: not started, as graded.
+    let errors: Vec<u32> = submission.region_errors.iter().map(|(n, _)| *n).collect();
+    submission.started.retain(|number| !errors.contains(number));
+    submission.started.sort_unstable();
     submission.tree_print = fingerprint(all_text.as_bytes());
     submission.tamper = files::changes(
         &files::fingerprints(handout)?,
