@@ -7,8 +7,9 @@
 //! - **Confinement** (Linux, where `unshare` works): new network, mount and
 //!   PID namespaces. Only loopback exists (the tests need nothing else), the
 //!   instructor's workspace (and, for tests, home folder) is covered by an
-//!   empty read-only folder, and every process left when the test ends is
-//!   killed with the namespace. Run as root, tests also drop to the user
+//!   empty read-only folder, `/proc` shows only the namespace's processes
+//!   (so no `/proc/PID/cwd` leads back to the grader's folder), and every
+//!   process left when the test ends is killed with the namespace. Run as root, tests also drop to the user
 //!   `nobody` (`setpriv`), so they cannot write the shared build folder; run
 //!   as another user, a user namespace makes the rest possible without root.
 //!   Elsewhere (macOS, Windows, a Linux without user namespaces) grading
@@ -228,7 +229,15 @@ impl Confinement {
         if !as_root {
             command.args(["--user", "--map-root-user"]);
         }
-        command.args(["--net", "--mount", "--pid", "--fork", "--kill-child", "--"]);
+        command.args([
+            "--net",
+            "--mount",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "--",
+        ]);
         command.args(["/bin/sh", "-c", CONFINE_SCRIPT, "confine"]);
         let mut hidden: Vec<&PathBuf> = self.hidden.iter().collect();
         if test {
