@@ -50,7 +50,6 @@
 pub mod check;
 pub mod client;
 pub mod framing;
-pub mod homework;
 pub mod idle;
 pub mod naive;
 pub mod outbox;
