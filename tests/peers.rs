@@ -1,6 +1,6 @@
 //! The lessons with the tools students already have: OpenBSD `nc` and
 //! `socat` as clients of the echo servers. Each test says "skipped" and
-//! passes where its tool is not installed (`.ci/run` installs both).
+//! passes where its tool is not installed (CI installs both).
 
 use plumbing::testing::{ServerProcess, run_command};
 use std::process::{Command, Stdio};
