@@ -187,6 +187,11 @@ impl Requester {
         self.next_seq
     }
 
+    /// How many times it tries, and how long it waits.
+    pub fn policy(&self) -> &RetryPolicy {
+        &self.policy
+    }
+
     /// Our own address (the one the server sees).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
@@ -316,13 +321,23 @@ mod tests {
     #[test]
     fn a_request_and_its_ack_round_trip() {
         assert_eq!(encode_request(7, b"hi there"), b"REQ 7 hi there");
-        assert_eq!(parse_request(b"REQ 7 hi there"), Some((7, &b"hi there"[..])));
+        assert_eq!(
+            parse_request(b"REQ 7 hi there"),
+            Some((7, &b"hi there"[..]))
+        );
         assert_eq!(parse_ack(b"ACK 12 "), Some((12, &b""[..])));
     }
 
     #[test]
     fn malformed_datagrams_are_not_parsed() {
-        for junk in [&b"ACK 7"[..], b"ACK x 1", b"ACK  1", b"REQ 1 a", b"ack 1 a", b""] {
+        for junk in [
+            &b"ACK 7"[..],
+            b"ACK x 1",
+            b"ACK  1",
+            b"REQ 1 a",
+            b"ack 1 a",
+            b"",
+        ] {
             assert_eq!(parse_ack(junk), None, "{junk:?}");
         }
         assert_eq!(parse_ack(b"ACK 99999999999999999999 a"), None);

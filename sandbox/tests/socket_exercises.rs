@@ -325,7 +325,10 @@ fn exercise_10_a_slow_reader_gets_every_byte_once_in_order() {
                 }
             }
         }
-        assert!(waits > 0, "4 MiB cannot fit in the buffers: WouldBlock came");
+        assert!(
+            waits > 0,
+            "4 MiB cannot fit in the buffers: WouldBlock came"
+        );
         stream.shutdown(Shutdown::Write).unwrap(); // the reader's EOF
         let received = join(reader).expect("the reader read to EOF");
         assert_same_bytes(&received, &sent);
@@ -434,10 +437,15 @@ fn exercise_11_abort_discards_what_we_had_not_read() {
         ours.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
         assert!(ours.peek(&mut [0u8; 8]).unwrap() > 0);
         closing::abort(ours).unwrap();
-        let err = peer.read(&mut [0u8; 16]).expect_err("the connection is reset");
+        let err = peer
+            .read(&mut [0u8; 16])
+            .expect_err("the connection is reset");
         assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
         // The connection is gone on this side too: nothing more can be sent.
-        assert!(peer.write_all(b"hello?").is_err(), "writing after a RST fails");
+        assert!(
+            peer.write_all(b"hello?").is_err(),
+            "writing after a RST fails"
+        );
     });
 }
 
@@ -509,7 +517,10 @@ fn exercise_12_the_settings_read_back_from_the_socket() {
             target_os = "netbsd"
         ))]
         {
-            assert_eq!(socket.tcp_keepalive_time().unwrap(), Duration::from_secs(30));
+            assert_eq!(
+                socket.tcp_keepalive_time().unwrap(),
+                Duration::from_secs(30)
+            );
             assert_eq!(
                 socket.tcp_keepalive_interval().unwrap(),
                 Duration::from_secs(7)
@@ -533,7 +544,9 @@ fn lossy_server(
     let addr = socket.local_addr().unwrap();
     let (seen, requests) = mpsc::channel();
     thread::spawn(move || {
-        socket.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
         let mut buf = [0u8; 2048];
         for received in 0.. {
             let Ok((n, peer)) = socket.recv_from(&mut buf) else {
@@ -586,7 +599,8 @@ fn exercise_13_the_reply_arrives_despite_lost_requests() {
         let seen: Vec<(u64, Vec<u8>)> = requests.try_iter().collect();
         assert!(seen.len() >= 3, "two lost, then one answered: {seen:?}");
         assert!(
-            seen.iter().all(|(seq, payload)| *seq == 1 && payload == b"hello"),
+            seen.iter()
+                .all(|(seq, payload)| *seq == 1 && payload == b"hello"),
             "a retry is the same request, with the same number: {seen:?}"
         );
     });
