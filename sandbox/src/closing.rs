@@ -29,9 +29,9 @@
 //!   stops talking, must not keep us for ever.
 //! - [`abort`]: `SO_LINGER` is a `socket2` option (std has `set_linger`
 //!   only as unstable); dropping the socket is the `close`.
-//! - Experiment: `cargo test -p sandbox --test socket_exercises exercise_11`
-//!   under `tcpdump -i lo -n tcp` shows `F` (FIN) in one test and `R` (RST)
-//!   in the other.
+//! - Experiment: run `cargo test -p sandbox --test exercises exercise_11`
+//!   while `tcpdump -i lo -n tcp` watches: `[F.]` (FIN) in the half-close
+//!   tests, `[R.]` (RST) in the abort tests.
 
 use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
@@ -44,7 +44,8 @@ use socket2::SockRef;
 ///
 /// Bounded: fails with `TimedOut` if the peer has not closed within
 /// `max_wait`, and with `InvalidData` if it sends more than `max_bytes`.
-/// `stream` must be blocking (reads wait, up to the time left).
+/// `stream` must be blocking (reads wait, up to the time left); it is left
+/// with a read timeout, and with nothing more to do but be dropped.
 pub fn finish_sending(
     stream: &mut TcpStream,
     max_wait: Duration,

@@ -134,13 +134,25 @@ pub fn send_all(
     // Ask to hear when the socket becomes writable (room in its send buffer).
     poll.registry()
         .register(stream, STREAM, Interest::WRITABLE)?;
+    let sent = flush_all(&mut queue, stream, &mut poll, stall_timeout);
+    // Whatever happened: a socket is registered with one `Poll` at a time.
+    poll.registry().deregister(stream)?;
+    sent
+}
+
+/// Writes and waits, in turn, until `queue` is empty.
+fn flush_all(
+    queue: &mut SendQueue,
+    stream: &mut mio::net::TcpStream,
+    poll: &mut Poll,
+    stall_timeout: Duration,
+) -> io::Result<usize> {
     let mut events = Events::with_capacity(4);
     let mut waits = 0;
     while let Flush::WantsWritable { waiting } = queue.write_to(stream)? {
         waits += 1;
-        wait_writable(&mut poll, &mut events, stall_timeout, waiting)?;
+        wait_writable(poll, &mut events, stall_timeout, waiting)?;
     }
-    poll.registry().deregister(stream)?;
     Ok(waits)
 }
 
