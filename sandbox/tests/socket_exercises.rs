@@ -470,7 +470,8 @@ fn exercise_12_a_peer_that_stops_reading_makes_send_fail_as_stalled() {
             panic!("expected SendError::Stalled, got: {err}");
         };
         assert!(after > Duration::ZERO, "after: {after:?}");
-        assert!(0 < sent && sent < total, "sent {sent} of {total}");
+        // Not `0 < sent`: on Windows a blocking send is all or nothing.
+        assert!(sent < total, "sent {sent} of {total}");
         let message = err.to_string();
         assert!(
             message.contains("stopped reading") && message.contains("SO_SNDTIMEO"),
