@@ -49,12 +49,16 @@
 
 pub mod check;
 pub mod client;
+pub mod closing;
+pub mod datagram;
 pub mod framing;
 pub mod idle;
+pub mod liveness;
 pub mod naive;
 pub mod outbox;
 pub mod readiness;
 pub mod room;
+pub mod send_queue;
 pub mod server;
 
 /// The port this lesson uses unless told otherwise (see the contract).
