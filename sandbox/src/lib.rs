@@ -35,11 +35,16 @@
 //! - [`client::connect_with_timeout`] and [`client::is_timeout`]: connect and
 //!   read timeouts, and why a read timeout is `WouldBlock` on Unix and
 //!   `TimedOut` on Windows.
+//! - The homework's socket exercises, each a small module to read on its
+//!   own: [`send_queue`] (partial writes, writability), [`closing`] (FIN
+//!   versus RST), [`liveness`] (write timeout, keepalive), [`datagram`] (UDP
+//!   with retries and acknowledgements).
 //!
 //! ## New since the last lesson
 //! Timeouts, non-blocking sockets, readiness (`mio`), per-client outboxes
 //! written as sockets become writable. The protocol is lesson 3's
-//! [`multiclients_threaded::protocol`], reused as it is.
+//! [`multiclients_threaded::protocol`], reused as it is. And UDP, in
+//! [`datagram`].
 //!
 //! ## Limits, on purpose
 //! One thread uses one core: work per message (broadcast to 10,000 outboxes)

@@ -1,5 +1,5 @@
 //! The exercises: their list, where each one's guide and code are, and
-//! the hints, read from `sandbox/EXERCISES.md`.
+//! the hints, read from `sandbox/homework/HINTS.md`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -9,18 +9,25 @@ use anyhow::{Context as _, bail};
 /// The exercises' guide, relative to the workspace root.
 pub const EXERCISES_FILE: &str = "sandbox/EXERCISES.md";
 
+/// The hints, one `## Exercise N: title` section each, kept out of the
+/// guide so that `hint` can show them one step at a time.
+pub const HINTS_FILE: &str = "sandbox/homework/HINTS.md";
+
 /// The exercises' tests, and the helpers they share: grading always uses
 /// the instructor's copy of these.
 pub const TESTS_FILE: &str = "sandbox/tests/exercises.rs";
 pub const TESTS_COMMON: &str = "sandbox/tests/common";
 
-/// One exercise: its number, its title (the heading in `EXERCISES.md`) and
-/// where its `// TODO:` is.
+/// One exercise: its number, its title (the heading in `EXERCISES.md`),
+/// where its `// TODO:` is, the socket concept it teaches, and how hard it
+/// is (1 to 5; 1 is a warm-up).
 #[derive(Debug)]
 pub struct Exercise {
     pub number: u32,
     pub title: &'static str,
     pub code: &'static str,
+    pub concept: &'static str,
+    pub difficulty: u8,
 }
 
 impl Exercise {
@@ -57,46 +64,92 @@ pub const EXERCISES: &[Exercise] = &[
         number: 1,
         title: "a connect timeout",
         code: "sandbox/src/client.rs, connect_with_timeout",
+        concept: "connect with a timeout (socket2)",
+        difficulty: 2,
     },
     Exercise {
         number: 2,
         title: "a read timeout that says so",
         code: "sandbox/src/client.rs, is_timeout and print_replies",
+        concept: "read timeouts: WouldBlock on Unix, TimedOut on Windows",
+        difficulty: 2,
     },
     Exercise {
         number: 3,
         title: "reconnect with backoff",
         code: "sandbox/src/client.rs, backoff and connect_with_retry",
+        concept: "reconnecting with exponential backoff",
+        difficulty: 2,
     },
     Exercise {
         number: 4,
         title: "accept until WouldBlock",
         code: "sandbox/src/naive.rs, accept_all",
+        concept: "non-blocking accept until WouldBlock",
+        difficulty: 3,
     },
     Exercise {
         number: 5,
         title: "an idle timeout",
         code: "sandbox/src/room.rs, Room::expire_idle",
+        concept: "timers in an event loop: idle deadlines",
+        difficulty: 3,
     },
     Exercise {
         number: 6,
         title: "a full room",
         code: "sandbox/src/room.rs, Room::is_full and Room::refuse",
+        concept: "refusing a client with a reason",
+        difficulty: 2,
     },
     Exercise {
         number: 7,
         title: "an action with /me",
         code: "sandbox/src/room.rs, Room::act",
+        concept: "warm-up: a command in the chat protocol",
+        difficulty: 1,
     },
     Exercise {
         number: 8,
         title: "a private message with /msg",
         code: "sandbox/src/room.rs, Room::whisper",
+        concept: "warm-up: addressing one client",
+        difficulty: 1,
     },
     Exercise {
         number: 9,
         title: "length-prefixed framing",
         code: "sandbox/src/framing.rs, FrameBuffer::next_frame",
+        concept: "framing a byte stream with a length prefix",
+        difficulty: 3,
+    },
+    Exercise {
+        number: 10,
+        title: "a send queue on a non-blocking socket",
+        code: "sandbox/src/send_queue.rs, SendQueue::write_to",
+        concept: "partial writes, the send buffer, waiting for writability",
+        difficulty: 4,
+    },
+    Exercise {
+        number: 11,
+        title: "half-close versus reset",
+        code: "sandbox/src/closing.rs, finish_sending and abort",
+        concept: "shutdown(Write) and FIN versus SO_LINGER 0 and RST",
+        difficulty: 3,
+    },
+    Exercise {
+        number: 12,
+        title: "a write timeout and keepalive",
+        code: "sandbox/src/liveness.rs, configure and send",
+        concept: "SO_SNDTIMEO and TCP keepalive: peers that stop reading or vanish",
+        difficulty: 3,
+    },
+    Exercise {
+        number: 13,
+        title: "a UDP request that survives loss",
+        code: "sandbox/src/datagram.rs, Requester::request and Requester::wait_for_ack",
+        concept: "datagrams: timeouts, retries with backoff, sequence numbers",
+        difficulty: 4,
     },
 ];
 
@@ -141,16 +194,16 @@ pub fn exercise(number: u32) -> anyhow::Result<&'static Exercise> {
         })
 }
 
-/// Hint `step` (from 1) of an exercise, read from its section of `EXERCISES.md`:
+/// Hint `step` (from 1) of an exercise, read from its section of the hints file:
 /// the text of its `<details><summary>Hint N</summary>` block.
 pub fn hint(workspace: &Path, number: u32, step: usize) -> anyhow::Result<String> {
     let exercise = exercise(number)?;
-    let guide = fs::read_to_string(workspace.join(EXERCISES_FILE))
-        .with_context(|| format!("cannot read {EXERCISES_FILE}"))?;
-    let section = guide
+    let hints_file = fs::read_to_string(workspace.join(HINTS_FILE))
+        .with_context(|| format!("cannot read {HINTS_FILE}"))?;
+    let section = hints_file
         .split("\n## ")
         .find(|section| section.starts_with(&exercise.heading()[3..]))
-        .with_context(|| format!("no section `{}` in {EXERCISES_FILE}", exercise.heading()))?;
+        .with_context(|| format!("no section `{}` in {HINTS_FILE}", exercise.heading()))?;
     let hints: Vec<&str> = section.split("<summary>Hint ").skip(1).collect();
     let Some(text) = hints.get(step.wrapping_sub(1)) else {
         bail!("exercise {number} has hints 1 to {}", hints.len());

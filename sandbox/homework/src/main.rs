@@ -24,7 +24,11 @@ enum Command {
     /// your code regions.
     ///
     /// Example: cargo run -p homework -- progress
-    Progress,
+    Progress {
+        /// `text` for people, `json` for scripts.
+        #[arg(long, value_enum, default_value_t = ProgressFormat::Text)]
+        format: ProgressFormat,
+    },
     /// A hint for an exercise, one step at a time.
     ///
     /// Example: cargo run -p homework -- hint 3 --step 2
@@ -48,6 +52,13 @@ enum Command {
     // END INSTRUCTOR
 }
 
+/// How `progress` prints.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ProgressFormat {
+    Text,
+    Json,
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse().command) {
         Ok(true) => ExitCode::SUCCESS,
@@ -62,11 +73,12 @@ fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<bool> {
     let here = std::env::current_dir()?;
     match command {
-        Command::Progress => {
-            print!(
-                "{}",
-                progress::progress(&exercises::find_workspace(&here)?)?
-            );
+        Command::Progress { format } => {
+            let found = progress::progress(&exercises::find_workspace(&here)?)?;
+            match format {
+                ProgressFormat::Text => print!("{}", progress::text(&found)),
+                ProgressFormat::Json => print!("{}", progress::json(&found)),
+            }
             Ok(true)
         }
         Command::Hint { exercise, step } => {

@@ -33,10 +33,18 @@ pub fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
+/// What `progress` found: each exercise's outcome, and the files changed
+/// outside the student's regions.
+#[derive(Debug)]
+pub struct Progress {
+    pub outcomes: Vec<Outcome>,
+    pub changed_elsewhere: Vec<String>,
+}
+
 /// Builds the exercise tests and runs those of the exercises the student
 /// started (an exercise whose regions are as handed out cannot pass, and
-/// its tests would only wait for replies that never come); then the report.
-pub fn progress(workspace: &Path) -> anyhow::Result<String> {
+/// its tests would only wait for replies that never come).
+pub fn progress(workspace: &Path) -> anyhow::Result<Progress> {
     let binary = build_quietly(workspace)?;
     let untouched = untouched(workspace);
     let started: Vec<String> = EXERCISES
@@ -69,20 +77,91 @@ pub fn progress(workspace: &Path) -> anyhow::Result<String> {
             false => summarise(&text, exercise),
         })
         .collect();
-    let mut report = progress_text(&outcomes);
-    match files::changes_since_handed_out(workspace)? {
-        Some(changes) if !changes.is_empty() => {
-            report.push_str(
-                "\nchanged outside your code regions (grading uses the handed-out \
-                 version of these files, and shows your instructor this list):\n",
-            );
-            for change in changes {
-                report.push_str(&format!("  {change}\n"));
-            }
+    let changed_elsewhere = files::changes_since_handed_out(workspace)?
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    Ok(Progress {
+        outcomes,
+        changed_elsewhere,
+    })
+}
+
+/// The report for people: [`progress_text`], then any files changed
+/// outside the regions.
+pub fn text(progress: &Progress) -> String {
+    let mut report = progress_text(&progress.outcomes);
+    if !progress.changed_elsewhere.is_empty() {
+        report.push_str(
+            "\nchanged outside your code regions (grading uses the handed-out \
+             version of these files, and shows your instructor this list):\n",
+        );
+        for change in &progress.changed_elsewhere {
+            report.push_str(&format!("  {change}\n"));
         }
-        _ => {}
     }
-    Ok(report)
+    report
+}
+
+/// The report for scripts: one JSON object.
+pub fn json(progress: &Progress) -> String {
+    let exercises: Vec<String> = progress
+        .outcomes
+        .iter()
+        .map(|outcome| {
+            let e = outcome.exercise;
+            format!(
+                "{{\"number\":{},\"title\":{},\"concept\":{},\"difficulty\":{},\"done\":{},\"detail\":{}}}",
+                e.number,
+                json_string(e.title),
+                json_string(e.concept),
+                e.difficulty,
+                outcome.passed,
+                json_string(&outcome.detail)
+            )
+        })
+        .collect();
+    let next = match next_to_try(&progress.outcomes) {
+        Some(outcome) => outcome.exercise.number.to_string(),
+        None => "null".into(),
+    };
+    let changed: Vec<String> = progress
+        .changed_elsewhere
+        .iter()
+        .map(|change| json_string(change))
+        .collect();
+    format!(
+        "{{\"score\":{},\"of\":{},\"next\":{next},\"exercises\":[{}],\"changed_outside_regions\":[{}]}}\n",
+        score(&progress.outcomes),
+        progress.outcomes.len(),
+        exercises.join(","),
+        changed.join(",")
+    )
+}
+
+/// Text as a JSON string: quotes, backslashes and control characters escaped.
+pub fn json_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The exercise to try next: the first not done, in the guide's order.
+fn next_to_try(outcomes: &[Outcome]) -> Option<&Outcome> {
+    outcomes.iter().find(|outcome| !outcome.passed)
+}
+
+fn score(outcomes: &[Outcome]) -> usize {
+    outcomes.iter().filter(|outcome| outcome.passed).count()
 }
 
 /// The exercises whose every region is exactly as handed out (from the
@@ -177,31 +256,47 @@ fn summarise(text: &str, exercise: &'static Exercise) -> Outcome {
     }
 }
 
-/// A human report: one line per exercise, where to look next, the score.
+/// A human report: one line per exercise (state, difficulty, title and
+/// the concept it teaches), where to look next, the score.
 pub fn progress_text(outcomes: &[Outcome]) -> String {
-    let mut text = String::new();
+    let mut text = String::from("      #  difficulty  exercise (concept)\n");
     for outcome in outcomes {
         let mark = if outcome.passed { "done" } else { "todo" };
         let e = outcome.exercise;
         text.push_str(&format!(
-            "{mark}  exercise {}: {} ({})\n",
-            e.number, e.title, outcome.detail
+            "{mark}  {:>2}  {}  {} ({})\n        {}\n",
+            e.number,
+            stars(e.difficulty),
+            e.title,
+            e.concept,
+            outcome.detail
         ));
     }
-    if let Some(next) = outcomes.iter().find(|outcome| !outcome.passed) {
+    if let Some(next) = next_to_try(outcomes) {
         let e = next.exercise;
         text.push_str(&format!(
-            "\nnext: exercise {}, {}\n  read: {}\n  code: {}\n  test: cargo test -p sandbox --test exercises {}\n",
+            "\nnext: exercise {}, {}\n  read: {}\n  code: {}\n  test: cargo test -p sandbox --test exercises {}\n  stuck: cargo run -p homework -- hint {}\n",
             e.number,
             e.title,
             e.hint_location(),
             e.code,
             e.test_prefix().trim_end_matches('_'),
+            e.number,
         ));
     }
-    let score = outcomes.iter().filter(|outcome| outcome.passed).count();
-    text.push_str(&format!("\nscore: {score}/{}\n", outcomes.len()));
+    text.push_str(&format!(
+        "\nscore: {}/{}\n",
+        score(outcomes),
+        outcomes.len()
+    ));
     text
+}
+
+/// Difficulty as five marks, `###..` for 3 of 5 (plain ASCII: every
+/// terminal shows it).
+fn stars(difficulty: u8) -> String {
+    let filled = usize::from(difficulty.min(5));
+    format!("{}{}", "#".repeat(filled), ".".repeat(5 - filled))
 }
 
 #[cfg(test)]
@@ -225,6 +320,40 @@ mod tests {
         assert!(!outcome.passed);
         assert_eq!(outcome.detail, "1 of 2 tests failed, first: exercise_01_b");
         assert!(summarise(text, &EXERCISES[1]).passed);
+    }
+
+    #[test]
+    fn the_report_names_concept_difficulty_next_and_score() {
+        let outcomes: Vec<Outcome> = EXERCISES
+            .iter()
+            .map(|exercise| Outcome {
+                exercise,
+                passed: exercise.number == 1,
+                detail: "x".into(),
+            })
+            .collect();
+        let text = progress_text(&outcomes);
+        assert!(
+            text.contains("done   1  ##...  a connect timeout (connect with a timeout"),
+            "{text}"
+        );
+        assert!(text.contains("\nnext: exercise 2,"), "{text}");
+        assert!(
+            text.contains(&format!("score: 1/{}", EXERCISES.len())),
+            "{text}"
+        );
+        let progress = Progress {
+            outcomes,
+            changed_elsewhere: vec!["changed: sandbox/Cargo.toml".into()],
+        };
+        let json = json(&progress);
+        assert!(json.starts_with("{\"score\":1,"), "{json}");
+        assert!(json.contains("\"next\":2,"), "{json}");
+        assert!(json.contains("\"difficulty\":2,\"done\":true"), "{json}");
+        assert!(
+            json.ends_with("\"changed_outside_regions\":[\"changed: sandbox/Cargo.toml\"]}\n"),
+            "{json}"
+        );
     }
 
     #[test]

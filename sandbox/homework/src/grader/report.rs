@@ -1,6 +1,7 @@
 //! Grade sheets: text for a person, CSV for a spreadsheet, JSON for a script.
 
 use super::grade::Graded;
+use crate::progress::json_string;
 
 /// The CSV header: one row per student per exercise.
 pub const CSV_HEADER: &str =
@@ -103,20 +104,6 @@ pub fn json(graded: &Graded) -> String {
         rows.join(","),
         tamper.join(",")
     )
-}
-
-fn json_string(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A CSV field, always quoted; a leading `=`, `+`, `-` or `@` gets a `'`
