@@ -48,12 +48,6 @@ use plumbing::{log, trace};
 use crate::frame::{FrameError, Framing, HeaderError, MessageReader};
 use crate::{ERROR_PREFIX, REPLY, is_disconnect};
 
-/// After a last reply (an error, or the goodbye's), how long we keep reading
-/// (and dropping) what the peer still sends, so that our close does not
-/// destroy the reply.
-pub const LINGER: Duration = Duration::from_secs(2);
-/// ... and how many bytes, at most.
-pub const LINGER_BYTES: usize = 2 * 1024 * 1024;
 /// How much of a message a log line shows.
 pub const LOG_PREVIEW_BYTES: usize = 80;
 /// The input buffer: how much one `read` may take in at once. A hundred
@@ -366,7 +360,7 @@ pub fn handle_client(stream: TcpStream, peer: SocketAddr, config: Config, seat: 
     match converse(&stream, peer, config) {
         Ok(Ending::Goodbye) => {
             log!("[{peer}] said goodbye; connection closed");
-            close_gracefully(&stream);
+            basic::net::close_gently(&stream);
         }
         Ok(Ending::Closed) => log!("[{peer}] left"),
         Ok(Ending::Idle) => {
@@ -603,7 +597,7 @@ fn refuse(mut stream: &TcpStream, config: Config, reason: &str, short: &str) {
     if let Err(err) = sent {
         trace!("could not send the error reply: {err}");
     }
-    close_gracefully(stream);
+    basic::net::close_gently(stream);
 }
 
 /// `!ERROR <reason>` within `max` bytes: a reply is a message too, and a
@@ -628,33 +622,6 @@ pub fn fit_reason(reason: &str, short: &str, max: usize) -> String {
         .last()
         .unwrap_or(ERROR_PREFIX.len() - 1);
     text[..cut].to_string()
-}
-
-/// Closes so that our last reply survives. Closing a socket while unread
-/// bytes wait in its receive buffer (the rest of a bad message, or bytes
-/// sent after a goodbye) makes the kernel send RST instead of FIN, and a
-/// RST can destroy the reply before the peer reads it. So: send our FIN,
-/// then drop incoming bytes for a moment (bounded in time and bytes) until
-/// the peer closes too.
-fn close_gracefully(mut stream: &TcpStream) {
-    // shutdown(Write) sends FIN after the reply: the peer reads the reply,
-    // then end of stream, while we can still read what it sends.
-    let _ = stream.shutdown(Shutdown::Write);
-    trace!("shutdown(Write)");
-    let deadline = Instant::now() + LINGER;
-    let mut buf = [0u8; 16 * 1024];
-    let mut drained = 0;
-    while drained < LINGER_BYTES {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            return;
-        }
-        // read() waits for more of the peer's bytes, its FIN (0) or the timeout.
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => drained += n,
-        }
-    }
 }
 
 #[cfg(test)]
