@@ -1,6 +1,10 @@
 //! The `basic` command line: `server`, `client` and `check`. Each does the
 //! socket calls of the lesson through the library (`src/lib.rs`); the options
 //! themselves are at the bottom of this file.
+//!
+//! Every lesson's `main.rs` has this same shape, written out again on
+//! purpose: each lesson reads on its own, and the shared options themselves
+//! live once, in `plumbing::cli`.
 
 use std::io::{self, BufReader};
 use std::process::ExitCode;

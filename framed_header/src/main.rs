@@ -1,5 +1,9 @@
 //! The `framed_header` command line: `server`, `client` and `check`. Only
 //! argument parsing lives here; the lesson is in the library (`src/lib.rs`).
+//!
+//! Every lesson's `main.rs` has this same shape, written out again on
+//! purpose: each lesson reads on its own, and the shared options themselves
+//! live once, in `plumbing::cli`.
 
 use std::process::ExitCode;
 use std::time::Duration;

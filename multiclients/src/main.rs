@@ -1,5 +1,9 @@
 //! The `multiclients` command line: `server`, `client` and `check`. The
 //! lesson is in the library (`src/lib.rs`); the options are at the bottom.
+//!
+//! Every lesson's `main.rs` has this same shape, written out again on
+//! purpose: each lesson reads on its own, and the shared options themselves
+//! live once, in `plumbing::cli`.
 
 use std::io::{self, BufReader};
 use std::process::ExitCode;
