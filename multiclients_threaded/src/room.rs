@@ -366,7 +366,8 @@ impl Room {
 
     /// Broadcasts `NAME: TEXT` for each of `texts` to everyone but the
     /// sender, as one delivery: the lines that arrived together take the
-    /// lock once, make one allocation, and wake each writer once, instead of
+    /// lock once, become one shared [`Line`] (built in a `String`, then
+    /// copied once into the `Arc`), and wake each writer once, instead of
     /// once per line.
     ///
     /// The caller (a client thread) hands over at most about 32 KiB of
