@@ -197,15 +197,17 @@ impl Registry {
             .collect()
     }
 
-    /// Queues `line` for one member only. Its own thread asks (a reply, an
-    /// error): nobody waits for it.
-    fn tell(&self, id: ClientId, line: Line) {
+    /// Queues `line` for one member only: a reply to its own command, or an
+    /// error. Returns its outbox if that is now over its mark.
+    ///
+    /// Replies are the one case where a thread waits for its own client
+    /// (see [`Room::who`]): the client asked for them, and `/who` turns a
+    /// 5-byte command into a line that grows with the room, so a client that
+    /// sends commands and never reads the replies would otherwise grow the
+    /// server's memory without limit.
+    fn tell(&self, id: ClientId, line: Line) -> Option<Behind> {
         // Not here (it left a moment ago): there is nobody to tell.
-        if let Some(member) = self.members.get(&id) {
-            // The `Behind` is dropped: this is the client's own outbox, and
-            // a thread never waits for its own client (see `deliver`).
-            let _ = member.outbox.put(&line);
-        }
+        self.members.get(&id)?.outbox.put(&line)
     }
 
     /// Names stay unique, whatever their case: `new` may not belong to
@@ -352,7 +354,8 @@ impl Room {
             registry.members.insert(id, member);
             // The welcome is queued before any line from the others can be
             // (we hold the lock), so it is the first line the client reads.
-            registry.tell(id, welcome(&name, others));
+            // The welcome is the first line of an empty outbox: never over the mark.
+            let _ = registry.tell(id, welcome(&name, others));
             let mut behind = Vec::new();
             if self.join_notices {
                 let joined = Line::from(notice(format_args!("{name} joined")));
@@ -430,8 +433,9 @@ impl Room {
                     registry.deliver(&Line::from(renamed), None, id)
                 }
                 Err(err) => {
-                    registry.tell(id, notice(format_args!("cannot rename: {err}")).into());
-                    Vec::new()
+                    let refusal = notice(format_args!("cannot rename: {err}"));
+                    // The client's own reply: waited for like `/who`'s.
+                    registry.tell(id, refusal.into()).into_iter().collect()
                 }
             };
             (peer, result, behind)
@@ -449,21 +453,29 @@ impl Room {
     }
 
     /// `/who`: the names present, in the order they joined, to this client.
-    pub fn who(&self, id: ClientId) {
+    ///
+    /// The returned [`Pressure`] holds the client's own outbox when the reply
+    /// put it over its mark: its thread waits until the client reads, so a
+    /// client that floods `/who` and reads nothing is slowed, not fed.
+    pub fn who(&self, id: ClientId) -> Pressure {
         // The names are borrowed from the registry, so the list is built
         // with the lock held; its length grows with the room (a thousand
-        // names: about 10 KB in one line). No wait: it goes to the
-        // client's own outbox (see `Registry::tell`).
-        let registry = self.lock();
-        let names: Vec<&str> = registry.members.values().map(|m| m.name.as_str()).collect();
-        let list = notice(format_args!("here ({}): {}", names.len(), names.join(", ")));
-        registry.tell(id, list.into());
+        // names: about 10 KB in one line).
+        let behind = {
+            let registry = self.lock();
+            let names: Vec<&str> = registry.members.values().map(|m| m.name.as_str()).collect();
+            let list = notice(format_args!("here ({}): {}", names.len(), names.join(", ")));
+            registry.tell(id, list.into())
+        }; // unlocked before anyone waits
+        self.pressure(behind.into_iter().collect())
     }
 
-    /// A notice to one client only (errors, help).
-    pub fn tell(&self, id: ClientId, text: &str) {
+    /// A notice to one client only (errors, help); waited for like
+    /// [`Room::who`]'s reply.
+    pub fn tell(&self, id: ClientId, text: &str) -> Pressure {
         // The guard is a temporary: the lock is held for this one line.
-        self.lock().tell(id, notice(text).into());
+        let behind = self.lock().tell(id, notice(text).into());
+        self.pressure(behind.into_iter().collect())
     }
 
     /// Removes a client, if it is still here, and tells the others why.
@@ -527,4 +539,30 @@ fn welcome(name: &str, others: usize) -> Line {
         "welcome, {name}: {others} other(s) here. /nick NAME renames, /who lists, /quit leaves"
     ))
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{Budget, outbox};
+
+    #[test]
+    fn replies_to_a_client_that_reads_nothing_make_its_own_thread_wait() {
+        // A client that floods `/who` and reads no reply: once its outbox is
+        // over the mark, `who` hands back its outbox to wait on (without
+        // that, the replies would pile up without limit).
+        let room = Room::new(10, false, false, Budget::new(usize::MAX));
+        let (mailbox, _queue_nobody_drains) = outbox(1024, room.budget());
+        let peer = "127.0.0.1:9".parse().unwrap();
+        let (_, joined) = room.join(1, Member::new(peer, mailbox)).unwrap();
+        joined.ignore();
+        let mut replies_before_waiting = 0;
+        while room.who(1).behind.is_empty() {
+            replies_before_waiting += 1;
+            assert!(replies_before_waiting < 1024, "never asked to wait");
+        }
+        assert!(replies_before_waiting > 0, "asked to wait before the mark");
+        // An unknown command's error is waited for the same way.
+        assert!(!room.tell(1, "unknown command").behind.is_empty());
+    }
 }

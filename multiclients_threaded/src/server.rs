@@ -528,10 +528,12 @@ fn unfinished_lost(
     if why == Leaving::Silent {
         let secs = options.first_line_timeout.as_secs_f32();
         log!("{peer}: no complete line within {secs}s of connecting; disconnecting");
+        // Leaving: nobody waits for this last notice.
         room.tell(
             id,
             &format!("you sent no line within {secs}s of joining; disconnecting"),
-        );
+        )
+        .ignore();
     }
     why
 }
@@ -551,7 +553,7 @@ fn handle_lines(
         let Ok(raw) = line else {
             log!("{peer}: sent a line over {MAX_LINE_BYTES} bytes; disconnecting");
             let error = format!("error: line longer than {MAX_LINE_BYTES} bytes; disconnecting");
-            room.tell(id, &error);
+            room.tell(id, &error).ignore(); // leaving: nobody waits
             return ControlFlow::Break(Leaving::LineTooLong);
         };
         reading.first_line_deadline = None; // a line: the client is not silent
@@ -588,12 +590,15 @@ fn deliver(reading: &mut Reading, id: ClientId, room: &Room) {
 fn obey(command: Request, id: ClientId, room: &Room) -> ControlFlow<Leaving> {
     match command {
         Request::Nick(name) => room.rename(id, name).wait(),
-        Request::Who => room.who(id),
+        // Replies to one's own commands are waited for: see `Room::who`.
+        Request::Who => room.who(id).wait(),
         Request::Quit => return ControlFlow::Break(Leaving::Left),
-        Request::Unknown(command) => room.tell(
-            id,
-            &format!("unknown command {command:?}; try /nick NAME, /who or /quit"),
-        ),
+        Request::Unknown(command) => room
+            .tell(
+                id,
+                &format!("unknown command {command:?}; try /nick NAME, /who or /quit"),
+            )
+            .wait(),
         Request::Say(_) => {} // handled by the caller
     }
     ControlFlow::Continue(())
