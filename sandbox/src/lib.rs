@@ -49,9 +49,11 @@
 
 pub mod check;
 pub mod client;
+pub mod draining;
 pub mod framing;
 pub mod homework;
 pub mod idle;
+pub mod inbox;
 pub mod naive;
 pub mod outbox;
 pub mod readiness;

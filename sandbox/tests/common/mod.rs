@@ -400,8 +400,15 @@ pub fn a_slow_reader_gets_every_byte_in_order_through_partial_writes(event_loop:
     drop(writer.join().unwrap());
 }
 
+/// A stall timeout short enough for tests.
+pub const TEST_STALL: Duration = Duration::from_millis(300);
+
 pub fn a_reader_that_never_reads_is_dropped_and_the_room_is_told(event_loop: EventLoop) {
-    let addr = start(event_loop, Options::default());
+    let options = Options {
+        stall_timeout: TEST_STALL,
+        ..Options::default()
+    };
+    let addr = start(event_loop, options);
     let _stuck = slow_reader(addr); // never reads
     let mut talker = BufReader::new(connect(addr));
     let mut line = String::new();
@@ -409,7 +416,7 @@ pub fn a_reader_that_never_reads_is_dropped_and_the_room_is_told(event_loop: Eve
     let mut sender = talker.get_ref().try_clone().unwrap();
     let chunk = format!("{}\n", "y".repeat(1000));
     let flood = thread::spawn(move || {
-        // 8 MiB: more than kernel buffers and the 512 KiB outbox hold.
+        // 8 MiB: more than the kernel buffers and the high-water mark hold.
         for _ in 0..8 * 1024 {
             if sender.write_all(chunk.as_bytes()).is_err() {
                 break;
@@ -424,15 +431,193 @@ pub fn a_reader_that_never_reads_is_dropped_and_the_room_is_told(event_loop: Eve
             "{event_loop:?}: closed"
         );
     }
-    assert_eq!(
-        line,
-        "* guest1 left (too slow: 524288 bytes waited unread)\n"
-    );
+    assert_eq!(line, "* guest1 left (too slow: read nothing for 0.3s)\n");
     flood.join().unwrap();
 }
 
-pub fn lesson_3_chat_checks_pass(event_loop: EventLoop) {
+/// A 24-character name, unique per `i`.
+fn long_name(i: usize) -> String {
+    format!("sender{i:02}{}", "x".repeat(16))
+}
+
+/// Several senders with long names each write 64 KiB of `a\n` at once
+/// (each 2-byte line becomes 28 bytes in every outbox) while every client
+/// reads as fast as it can: every line reaches every reader, in order, and
+/// nobody is disconnected.
+pub fn a_burst_from_several_senders_reaches_every_reader_in_full(event_loop: EventLoop) {
+    const SENDERS: usize = 4;
+    const READERS: usize = 2;
+    const LINES: usize = 32 * 1024; // 64 KiB of "a\n"
+    let addr = start(
+        event_loop,
+        Options {
+            join_notices: false,
+            ..Options::default()
+        },
+    );
+    let senders: Vec<Chatter> = (0..SENDERS).map(|_| Chatter::join(addr)).collect();
+    let readers: Vec<Chatter> = (0..READERS).map(|_| Chatter::join(addr)).collect();
+    let mut everyone: Vec<(Option<usize>, Chatter)> = Vec::new();
+    for (i, sender) in senders.into_iter().enumerate() {
+        everyone.push((Some(i), sender));
+    }
+    for reader in readers {
+        everyone.push((None, reader));
+    }
+    // Renames one at a time, each seen by everyone: the burst then starts
+    // from a quiet room.
+    for i in 0..SENDERS {
+        let name = long_name(i);
+        assert_eq!(name.len(), 24);
+        everyone[i].1.send(&format!("/nick {name}\n"));
+        for (_, chatter) in everyone.iter_mut() {
+            assert!(chatter.line().ends_with(&format!(" now {name}\n")));
+        }
+    }
+    let burst = "a\n".repeat(LINES);
+    let handles: Vec<_> = everyone
+        .into_iter()
+        .map(|(me, mut chatter)| {
+            let burst = burst.clone();
+            thread::spawn(move || {
+                // The burst is written from a thread of its own, as real
+                // clients do: a client blocked in a write while nobody reads
+                // its socket would be a client that does not read.
+                let writer = me.map(|_| {
+                    let mut stream = chatter.stream.try_clone().unwrap();
+                    thread::spawn(move || stream.write_all(burst.as_bytes()).unwrap())
+                });
+                let mut from_each = [0usize; SENDERS];
+                let expected = LINES * (SENDERS - usize::from(me.is_some()));
+                for _ in 0..expected {
+                    let line = chatter.line();
+                    let sender = (0..SENDERS)
+                        .find(|&i| line == format!("{}: a\n", long_name(i)))
+                        .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+                    assert_ne!(Some(sender), me, "a sender got its own line back");
+                    from_each[sender] += 1;
+                }
+                if let Some(writer) = writer {
+                    writer.join().unwrap();
+                }
+                (me, from_each, chatter)
+            })
+        })
+        .collect();
+    let mut everyone = Vec::new();
+    for handle in handles {
+        let (me, from_each, chatter) = handle.join().unwrap();
+        for (sender, &got) in from_each.iter().enumerate() {
+            let wanted = if Some(sender) == me { 0 } else { LINES };
+            assert_eq!(got, wanted, "{event_loop:?}: client {me:?} from sender {sender}");
+        }
+        everyone.push(chatter);
+    }
+    // Nobody was disconnected: each still gets answers.
+    for chatter in everyone.iter_mut() {
+        chatter.send("/who\n");
+        let who = chatter.line();
+        assert!(who.starts_with("* here (6)"), "{event_loop:?}: {who:?}");
+    }
+}
+
+/// One client never reads (a 4 KiB receive buffer) while 100,000 lines flow
+/// from alice to bob: bob gets every line in order, the stuck client is let
+/// go after the stall timeout, and finds its notice when it reads at last.
+pub fn a_client_that_never_reads_is_let_go_and_the_others_get_every_line(event_loop: EventLoop) {
+    const LINES: usize = 100_000;
+    // 10 MB in all: more than the kernel buffers for the stuck client hold
+    // (Linux grows a send buffer up to 4 MiB), so its outbox must grow.
+    const PADDING: &str = "................................................................................";
+    let options = Options {
+        stall_timeout: TEST_STALL,
+        ..Options::default()
+    };
+    let addr = start(event_loop, options);
+    let mut stuck = slow_reader(addr); // guest1, reads nothing until told
+    let mut alice = Chatter::join(addr);
+    let mut bob = Chatter::join(addr);
+    assert_eq!(alice.line(), "* guest3 joined\n");
+    let (let_go, heard) = mpsc::channel::<()>();
+    let stuck_reader = thread::spawn(move || {
+        heard.recv_timeout(TEST_TIMEOUT * 6).expect("bob heard that guest1 left");
+        let mut everything = Vec::new();
+        stuck.read_to_end(&mut everything).expect("a clean close");
+        String::from_utf8_lossy(&everything).into_owned()
+    });
+    let mut writer = std::io::BufWriter::new(alice.stream.try_clone().unwrap());
+    let sender = thread::spawn(move || {
+        for i in 0..LINES {
+            writeln!(writer, "line {i} {PADDING}").unwrap();
+        }
+        writer.flush().unwrap();
+    });
+    let mut let_go = Some(let_go);
+    let mut next = 0;
+    while next < LINES {
+        let line = bob.line();
+        if line == "* guest1 left (too slow: read nothing for 0.3s)\n" {
+            let_go.take().expect("told once").send(()).unwrap();
+            continue;
+        }
+        assert_eq!(line, format!("guest2: line {next} {PADDING}\n"), "{event_loop:?}");
+        next += 1;
+    }
+    sender.join().unwrap();
+    if let Some(let_go) = let_go {
+        // The flood may have fitted in the kernel's buffers and the outbox
+        // before the stall timer fired: the notice then comes after it.
+        assert_eq!(bob.line(), "* guest1 left (too slow: read nothing for 0.3s)\n");
+        let_go.send(()).unwrap();
+    }
+    let seen = stuck_reader.join().unwrap();
+    let last = seen.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("* you read nothing for 0.3s while ")
+            && last.ends_with(" bytes waited for you; disconnecting"),
+        "{event_loop:?}: last line {last:?}"
+    );
+    // And the room goes on.
+    assert_eq!(alice.line(), "* guest1 left (too slow: read nothing for 0.3s)\n");
+    alice.send("/who\n");
+    assert_eq!(alice.line(), "* here (2): guest2, guest3\n");
+}
+
+/// A client sends an over-long line and keeps writing, reading nothing,
+/// until its writes fail: when it reads at last, its notice is there (the
+/// server closed gently, reading its input, so no reset threw it away).
+pub fn an_over_long_line_sender_finds_its_notice_after_its_writes_fail(event_loop: EventLoop) {
     let addr = start(event_loop, Options::default());
+    let mut flooder = connect(addr);
+    let chunk = [b'x'; 1024];
+    let mut written = 0usize;
+    let failed = loop {
+        match flooder.write_all(&chunk) {
+            Ok(()) => written += chunk.len(),
+            Err(_) => break true,
+        }
+        if written > 64 * 1024 * 1024 {
+            break false;
+        }
+    };
+    assert!(failed, "{event_loop:?}: 64 MiB written and the server still reads");
+    let mut everything = Vec::new();
+    let _ = flooder.read_to_end(&mut everything); // may end with a reset
+    let seen = String::from_utf8_lossy(&everything);
+    assert!(
+        seen.contains("* line too long (over 4096 bytes); disconnecting\n"),
+        "{event_loop:?}: after {written} bytes written: {seen:?}"
+    );
+}
+
+pub fn lesson_3_chat_checks_pass(event_loop: EventLoop) {
+    // The check's flood waits at most its timeout (2 s) for each line, and
+    // the room waits the stall timeout for the client that stops reading.
+    let options = Options {
+        stall_timeout: Duration::from_millis(500),
+        ..Options::default()
+    };
+    let addr = start(event_loop, options);
     let (report, out) = check_output(addr, None);
     assert!(report.all_passed(), "{event_loop:?}:\n{out}");
     assert!(
