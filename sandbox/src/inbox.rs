@@ -143,7 +143,10 @@ mod tests {
     #[test]
     fn lines_come_out_whole_across_reads_and_crlf_is_trimmed() {
         let mut inbox = Inbox::default();
-        assert_eq!(inbox.read_from(&mut &b"hel"[..]).unwrap(), Arrived::Bytes(3));
+        assert_eq!(
+            inbox.read_from(&mut &b"hel"[..]).unwrap(),
+            Arrived::Bytes(3)
+        );
         assert_eq!(lines(&mut inbox), Vec::<String>::new());
         inbox.read_from(&mut &b"lo\r\nworld\n!"[..]).unwrap();
         assert_eq!(lines(&mut inbox), ["hello", "world"]);

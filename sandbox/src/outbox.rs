@@ -108,7 +108,11 @@ impl Outbox {
     /// bytes in one `write` (one system call), repeated only if the kernel
     /// took part and might take more. Returns what it did, and how many
     /// bytes went out in all (through `written`).
-    pub fn write_to(&mut self, stream: &mut impl Write, written: &mut usize) -> io::Result<Flushed> {
+    pub fn write_to(
+        &mut self,
+        stream: &mut impl Write,
+        written: &mut usize,
+    ) -> io::Result<Flushed> {
         while self.sent < self.bytes.len() {
             match stream.write(&self.bytes[self.sent..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

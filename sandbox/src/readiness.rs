@@ -163,7 +163,11 @@ fn wait_bound(server: &Server, now: Instant, reads_waiting: bool) -> Option<Dura
     let burst_end = server
         .refusing
         .then(|| now + basic::limits::RefusalBurst::QUIET);
-    let deadlines = [server.room.next_deadline(), server.accept_retry_at, burst_end];
+    let deadlines = [
+        server.room.next_deadline(),
+        server.accept_retry_at,
+        burst_end,
+    ];
     let earliest = deadlines.into_iter().flatten().min()?;
     // Round up to the next millisecond: epoll counts whole milliseconds, and
     // waking a hair early would only mean a second, empty, wake-up.
@@ -181,9 +185,10 @@ fn accept_ready(server: &mut Server, now: Instant) {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
             Err(err) if basic::limits::is_out_of_descriptors(&err) => {
                 let listener = &server.std_listener;
-                let refused = server
-                    .out_of_descriptors
-                    .refuse_waiting(listener, now, ACCEPTS_PER_TURN);
+                let refused =
+                    server
+                        .out_of_descriptors
+                        .refuse_waiting(listener, now, ACCEPTS_PER_TURN);
                 server.refusing |= refused > 0;
                 // Even the spare did not help (or more wait): try again soon.
                 // mio reports the listener again only when a *new*

@@ -889,7 +889,10 @@ impl<S: Connection> Room<S> {
     fn expire_draining(&mut self, now: Instant) {
         while let Some((_, id)) = self.drain_timers.pop_due(now) {
             if let Some(draining) = self.draining.remove(&id) {
-                trace!("{}: draining took over {DRAIN_TIMEOUT:?}; closing", draining.peer);
+                trace!(
+                    "{}: draining took over {DRAIN_TIMEOUT:?}; closing",
+                    draining.peer
+                );
                 self.finish(draining);
             }
         }

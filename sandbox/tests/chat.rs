@@ -49,18 +49,3 @@ fn a_reader_that_never_reads_is_dropped_and_the_room_is_told() {
 fn lesson_3_chat_checks_pass() {
     common::lesson_3_chat_checks_pass(Readiness);
 }
-
-#[test]
-fn a_burst_from_several_senders_reaches_every_reader_in_full() {
-    common::a_burst_from_several_senders_reaches_every_reader_in_full(Readiness);
-}
-
-#[test]
-fn a_client_that_never_reads_is_let_go_and_the_others_get_every_line() {
-    common::a_client_that_never_reads_is_let_go_and_the_others_get_every_line(Readiness);
-}
-
-#[test]
-fn an_over_long_line_sender_finds_its_notice_after_its_writes_fail() {
-    common::an_over_long_line_sender_finds_its_notice_after_its_writes_fail(Readiness);
-}

@@ -509,7 +509,10 @@ pub fn a_burst_from_several_senders_reaches_every_reader_in_full(event_loop: Eve
         let (me, from_each, chatter) = handle.join().unwrap();
         for (sender, &got) in from_each.iter().enumerate() {
             let wanted = if Some(sender) == me { 0 } else { LINES };
-            assert_eq!(got, wanted, "{event_loop:?}: client {me:?} from sender {sender}");
+            assert_eq!(
+                got, wanted,
+                "{event_loop:?}: client {me:?} from sender {sender}"
+            );
         }
         everyone.push(chatter);
     }
@@ -528,7 +531,8 @@ pub fn a_client_that_never_reads_is_let_go_and_the_others_get_every_line(event_l
     const LINES: usize = 100_000;
     // 10 MB in all: more than the kernel buffers for the stuck client hold
     // (Linux grows a send buffer up to 4 MiB), so its outbox must grow.
-    const PADDING: &str = "................................................................................";
+    const PADDING: &str =
+        "................................................................................";
     let options = Options {
         stall_timeout: TEST_STALL,
         ..Options::default()
@@ -540,7 +544,9 @@ pub fn a_client_that_never_reads_is_let_go_and_the_others_get_every_line(event_l
     assert_eq!(alice.line(), "* guest3 joined\n");
     let (let_go, heard) = mpsc::channel::<()>();
     let stuck_reader = thread::spawn(move || {
-        heard.recv_timeout(TEST_TIMEOUT * 6).expect("bob heard that guest1 left");
+        heard
+            .recv_timeout(TEST_TIMEOUT * 6)
+            .expect("bob heard that guest1 left");
         let mut everything = Vec::new();
         stuck.read_to_end(&mut everything).expect("a clean close");
         String::from_utf8_lossy(&everything).into_owned()
@@ -560,14 +566,21 @@ pub fn a_client_that_never_reads_is_let_go_and_the_others_get_every_line(event_l
             let_go.take().expect("told once").send(()).unwrap();
             continue;
         }
-        assert_eq!(line, format!("guest2: line {next} {PADDING}\n"), "{event_loop:?}");
+        assert_eq!(
+            line,
+            format!("guest2: line {next} {PADDING}\n"),
+            "{event_loop:?}"
+        );
         next += 1;
     }
     sender.join().unwrap();
     if let Some(let_go) = let_go {
         // The flood may have fitted in the kernel's buffers and the outbox
         // before the stall timer fired: the notice then comes after it.
-        assert_eq!(bob.line(), "* guest1 left (too slow: read nothing for 0.3s)\n");
+        assert_eq!(
+            bob.line(),
+            "* guest1 left (too slow: read nothing for 0.3s)\n"
+        );
         let_go.send(()).unwrap();
     }
     let seen = stuck_reader.join().unwrap();
@@ -578,7 +591,10 @@ pub fn a_client_that_never_reads_is_let_go_and_the_others_get_every_line(event_l
         "{event_loop:?}: last line {last:?}"
     );
     // And the room goes on.
-    assert_eq!(alice.line(), "* guest1 left (too slow: read nothing for 0.3s)\n");
+    assert_eq!(
+        alice.line(),
+        "* guest1 left (too slow: read nothing for 0.3s)\n"
+    );
     alice.send("/who\n");
     assert_eq!(alice.line(), "* here (2): guest2, guest3\n");
 }
@@ -600,7 +616,10 @@ pub fn an_over_long_line_sender_finds_its_notice_after_its_writes_fail(event_loo
             break false;
         }
     };
-    assert!(failed, "{event_loop:?}: 64 MiB written and the server still reads");
+    assert!(
+        failed,
+        "{event_loop:?}: 64 MiB written and the server still reads"
+    );
     let mut everything = Vec::new();
     let _ = flooder.read_to_end(&mut everything); // may end with a reset
     let seen = String::from_utf8_lossy(&everything);
@@ -641,29 +660,57 @@ pub fn idle_checks_pass(event_loop: EventLoop) {
 }
 
 /// With only a few file descriptors (`ulimit -n`), accept fails with "too
-/// many open files": the server must log it, keep serving the clients it
-/// has, and accept the waiting ones once others leave. Unix only (`sh`,
-/// `ulimit`).
+/// many open files": the server must refuse the newcomers it has no
+/// descriptor for with a notice they can read (not leave them hanging), log
+/// it once per burst with a count, keep serving the clients it has, and
+/// welcome newcomers again once others leave. Unix only (`sh`, `ulimit`).
 #[cfg(unix)]
 pub fn out_of_file_descriptors_accept_fails_is_logged_and_the_server_goes_on(event_loop: &str) {
-    let script =
-        format!("ulimit -n 16 && exec {SANDBOX} server --port 0 --event-loop {event_loop}");
+    // --max-clients above the limit on purpose: the room is not full, the
+    // process is out of descriptors.
+    let script = format!(
+        "ulimit -n 16 && exec {SANDBOX} server --port 0 --event-loop {event_loop} --max-clients 100"
+    );
     let server = basic::testing::ServerProcess::start("sh", &["-c", &script]);
-    // The kernel completes all 16 handshakes (the backlog is large);
-    // the server runs out of descriptors before accepting them all.
-    let clients: Vec<_> = (0..16)
-        .map(|_| basic::testing::connect(server.addr))
-        .collect();
-    server.expect_line("accept failed: ");
-    let last = clients.last().unwrap().try_clone().unwrap();
-    // All but the last (the newest, still in the backlog: accept takes the
-    // oldest first) leave; their descriptors free up for it.
-    drop(clients);
-    let mut waiting = BufReader::new(last);
+    server.expect_line("above what the open-files limit allows");
+    let mut welcomed = Vec::new();
+    let mut refused = 0;
+    for _ in 0..16 {
+        let mut client = BufReader::new(basic::testing::connect(server.addr));
+        let mut first = String::new();
+        client.read_line(&mut first).unwrap();
+        if first.starts_with("* welcome, guest") {
+            welcomed.push(client);
+        } else {
+            assert_eq!(
+                first,
+                sandbox::server::OUT_OF_DESCRIPTORS_NOTICE,
+                "{event_loop}"
+            );
+            refused += 1;
+        }
+    }
+    assert!(
+        !welcomed.is_empty() && refused > 0,
+        "{event_loop}: {refused} refused"
+    );
+    server.expect_line("out of file descriptors: refusing newcomers");
+    let leaving = welcomed.len();
+    drop(welcomed);
+    for _ in 0..leaving {
+        server.expect_line(" left (");
+    }
+    // Descriptors are free again: the next client is welcome.
+    let mut next = BufReader::new(basic::testing::connect(server.addr));
     let mut welcome = String::new();
-    waiting.read_line(&mut welcome).unwrap();
+    next.read_line(&mut welcome).unwrap();
     assert!(
         welcome.starts_with("* welcome, guest"),
         "{event_loop}: {welcome:?}"
+    );
+    let count = server.expect_line("out of file descriptors: refused ");
+    assert!(
+        count.contains(&format!("refused {refused} connections in all")),
+        "{count}"
     );
 }
