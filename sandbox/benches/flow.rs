@@ -280,7 +280,7 @@ fn read_burst(
     mut reader: BufReader<TcpStream>,
     known: HashMap<String, usize>,
 ) -> (Tally, Instant) {
-    let mut next = vec![0usize; BURST_CLIENTS];
+    let mut next = [0usize; BURST_CLIENTS];
     let mut seen = vec![vec![false; BURST_LINES]; BURST_CLIENTS];
     let mut tally = Tally::default();
     let expected = (BURST_CLIENTS - 1) * BURST_LINES;
@@ -405,7 +405,7 @@ fn silent_clients(sandbox: &Path, n: usize) {
             started.elapsed().as_secs_f64(),
             memory(server.pid())
         );
-        thread::sleep(Duration::from_secs(8)); // let the stall timeout (5 s) act
+        thread::sleep(Duration::from_secs(8)); // let the stall timeout (1.5 s) act
         println!("   8 s later: {}", memory(server.pid()));
         drop(clients);
         Ok(())

@@ -63,7 +63,7 @@ use multiclients_threaded::protocol::{self, LineTooLong, MAX_LINE_BYTES, NameErr
 
 use crate::draining::{DRAIN_TIMEOUT, Draining};
 use crate::idle::IdleTimers;
-use crate::inbox::{Arrived, Inbox};
+use crate::inbox::{Arrived, Inbox, READ_BUF_BYTES};
 use crate::outbox::{Flushed, Outbox};
 
 /// Identifies a client for the whole life of the server. Ids are never
@@ -83,7 +83,11 @@ pub const MAX_WHO_NAMES: usize = 100;
 
 /// `--stall-timeout`'s default: how long a client with bytes waiting may
 /// take no byte at all before it is let go.
-pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(5);
+///
+/// A healthy connection makes progress well within it (a lost segment is
+/// sent again after 0.2 to 1 s), and the room's pause while it waits for a
+/// client that vanished (a laptop closed mid-chat) stays a hiccup.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// `--first-line-timeout`'s default: a client that has not sent one whole
 /// line this long after connecting is closed (a port scanner, a forgotten
@@ -319,6 +323,9 @@ pub struct Room<S> {
     draining: BTreeMap<ClientId, Draining<S>>,
     drain_timers: IdleTimers,
     per_address: PerAddressLimit,
+    /// Where every `read` lands first; only bytes that arrived are copied
+    /// into the client's own inbox.
+    scratch: Vec<u8>,
     /// Sockets of clients just closed, for the loop to deregister and drop.
     closed: Vec<S>,
 }
@@ -346,6 +353,7 @@ impl<S: Connection> Room<S> {
             draining: BTreeMap::new(),
             drain_timers: IdleTimers::default(),
             per_address: PerAddressLimit::new(options.max_per_address),
+            scratch: vec![0; READ_BUF_BYTES],
             closed: Vec::new(),
             options,
         }
@@ -496,12 +504,15 @@ impl<S: Connection> Room<S> {
                 self.unfinished_reads.insert(id);
                 return got_bytes;
             }
-            let Some(client) = self.live_client(id) else {
+            let Some(client) = self.clients.get_mut(&id).filter(|c| c.leaving.is_none()) else {
                 return got_bytes;
             };
             // read() on a non-blocking socket: the bytes already in the
             // kernel's receive buffer, or WouldBlock if there are none.
-            match client.inbox.read_from(&mut client.stream) {
+            match client
+                .inbox
+                .read_from(&mut client.stream, &mut self.scratch)
+            {
                 Ok(Arrived::Bytes(n)) => {
                     trace!("read({}) -> {n} bytes", client.peer);
                     got_bytes = true;
