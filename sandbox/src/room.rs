@@ -1030,3 +1030,109 @@ impl<S: Connection> Room<S> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::io;
+    use std::rc::Rc;
+
+    /// A socket stand-in: takes writes only while `open_for_writes`, has no
+    /// input, and keeps what it was given.
+    #[derive(Clone, Default)]
+    struct Fake(Rc<RefCell<FakeState>>);
+
+    #[derive(Default)]
+    struct FakeState {
+        open_for_writes: bool,
+        written: Vec<u8>,
+    }
+
+    impl Read for Fake {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::WouldBlock.into())
+        }
+    }
+
+    impl Write for Fake {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let mut state = self.0.borrow_mut();
+            if !state.open_for_writes {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            state.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Connection for Fake {
+        fn shutdown_write(&self) {}
+    }
+
+    fn peer() -> SocketAddr {
+        basic::trace::silence_logs();
+        "127.0.0.1:9".parse().unwrap()
+    }
+
+    #[test]
+    fn members_that_never_read_cost_memory_linear_in_their_number() {
+        // 2,000 members, none reading: every join notice to all would queue
+        // about 2,000^2 / 2 x 20 bytes = 40 MB. With a 64 KiB budget, each
+        // member holds at most what it had when the budget was passed.
+        let mut room = Room::new(Options {
+            max_queued_bytes: 64 * 1024,
+            ..Options::default()
+        });
+        let now = Instant::now();
+        let sockets: Vec<Fake> = (1..=2_000).map(|_| Fake::default()).collect();
+        for (i, socket) in sockets.iter().enumerate() {
+            room.tick(now);
+            room.join(i + 1, socket.clone(), peer(), now);
+            room.settle();
+        }
+        assert!(
+            room.queued_bytes() < 64 * 1024 + 2_000 * 200,
+            "{} bytes queued",
+            room.queued_bytes()
+        );
+        // The first member reads at last: what it holds, then a summary.
+        sockets[0].0.borrow_mut().open_for_writes = true;
+        room.flush_pending(1);
+        room.settle();
+        let written = String::from_utf8(sockets[0].0.borrow().written.clone()).unwrap();
+        let last = written.lines().last().unwrap();
+        assert!(
+            last.starts_with("* ") && last.contains(" joins and leaves not shown"),
+            "{last:?}"
+        );
+    }
+
+    #[test]
+    fn a_member_behind_holds_input_until_it_catches_up() {
+        let mut room = Room::new(Options {
+            join_notices: false,
+            ..Options::default()
+        });
+        let now = Instant::now();
+        let reader = Fake::default();
+        room.join(1, reader.clone(), peer(), now);
+        room.join(2, Fake::default(), peer(), now);
+        room.settle();
+        assert!(!room.holding_input());
+        let line = "x".repeat(1000);
+        while !room.holding_input() {
+            room.broadcast(Some(2), &line);
+        }
+        room.settle();
+        assert!(room.holding_input());
+        reader.0.borrow_mut().open_for_writes = true;
+        room.flush_pending(1);
+        assert!(!room.holding_input());
+        // Only the other member's welcome still waits (its socket is shut).
+        assert!(room.queued_bytes() < 100, "{}", room.queued_bytes());
+    }
+}
