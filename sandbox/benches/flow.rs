@@ -7,6 +7,10 @@
 //!    for the sandbox's two loops and for the C reference chat
 //!    (`shared/reference/c_epoll_chat.c`, built here with `gcc -O2`), in
 //!    the same run, and prints the ratio against C.
+//! 1b. **Burst size and memory**: 4 senders with 24-character names each
+//!    write N bytes of `a\n` at once to a room of 20 that all read; the
+//!    server's peak memory for N = 64 KiB, 1 MiB, 4 MiB (it must not grow
+//!    with N), and how long a newcomer waits for its welcome mid-burst.
 //! 2. **Idle clients after a broadcast**: 10,000 clients, one line to all,
 //!    then the server's peak resident memory (target: 16 MB).
 //! 3. **Silent clients**: 10,000 clients that connect and never read nor
@@ -18,7 +22,7 @@
 //!   server already running there (any language), instead of starting them;
 //! - `SANDBOX_BENCH_C_CHAT=PATH` the C reference's source, if not found in
 //!   `../shared/reference/` beside the workspace (or one level up);
-//! - `SANDBOX_BENCH_ONLY=burst|idle|silent|churn` (comma-separated) runs only those;
+//! - `SANDBOX_BENCH_ONLY=burst|burst-memory|idle|silent|churn` (comma-separated) runs only those;
 //! - `SANDBOX_BENCH_CLIENTS=N` for parts 2 and 3 (default 10,000).
 //!
 //! Memory comes from `/proc/PID/status` (Linux); elsewhere it says so.
@@ -50,6 +54,9 @@ fn main() {
     let sandbox = PathBuf::from(env!("CARGO_BIN_EXE_sandbox"));
     if wanted("burst") {
         chat_burst(&sandbox);
+    }
+    if wanted("burst-memory") {
+        burst_memory(&sandbox);
     }
     if wanted("idle") {
         idle_after_broadcast(&sandbox, clients);
@@ -345,6 +352,70 @@ fn c_reference(sandbox: &Path) -> Result<PathBuf, String> {
         return Err(format!("gcc failed on {}", source.display()));
     }
     Ok(binary)
+}
+
+// ---- 1b. burst size and memory ----
+
+fn burst_memory(sandbox: &Path) {
+    println!(
+        "\n== burst size and memory: 4 senders (24-character names) x N bytes of a\\n, 20 clients reading"
+    );
+    for size in [64 * 1024, 1024 * 1024, 4 * 1024 * 1024] {
+        match one_sized_burst(sandbox, size) {
+            Ok((peak, welcome, delivered)) => println!(
+                "   N = {:>5} KiB: {delivered} lines delivered, peak {peak}; a newcomer's welcome mid-burst took {:.2} ms",
+                size / 1024,
+                welcome.as_secs_f64() * 1000.0
+            ),
+            Err(why) => println!("   N = {} KiB: failed: {why}", size / 1024),
+        }
+    }
+}
+
+fn one_sized_burst(sandbox: &Path, size: usize) -> Result<(String, Duration, usize), String> {
+    const SENDERS: usize = 4;
+    const CLIENTS: usize = 20;
+    let server = Server::start(sandbox, &["server", "--port", "0", "--no-join-notices"])?;
+    let mut clients = connect_many(server.addr, CLIENTS)?;
+    for client in clients.iter_mut() {
+        wait_for(client, "* welcome")?;
+    }
+    for (i, client) in clients.iter_mut().take(SENDERS).enumerate() {
+        let name = format!("sender{i:02}{}", "x".repeat(16));
+        writeln!(client.get_mut(), "/nick {name}").map_err(|e| e.to_string())?;
+        wait_for(client, "* you are now")?;
+    }
+    let lines = size / 2;
+    let (done, finished) = mpsc::channel();
+    for (i, mut client) in clients.into_iter().enumerate() {
+        let done = done.clone();
+        if i < SENDERS {
+            let mut stream = client.get_ref().try_clone().unwrap();
+            thread::spawn(move || stream.write_all("a\n".repeat(lines).as_bytes()));
+        }
+        let expected = lines * (SENDERS - usize::from(i < SENDERS));
+        thread::spawn(move || {
+            let mut got = 0;
+            let mut line = String::new();
+            while got < expected {
+                line.clear();
+                match client.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) if line.starts_with("* ") => {}
+                    Ok(_) => got += 1,
+                }
+            }
+            let _ = done.send(got);
+        });
+    }
+    drop(done);
+    let asked = Instant::now();
+    let mut newcomer = BufReader::new(connect(server.addr)?);
+    wait_for(&mut newcomer, "* welcome")?;
+    let welcome = asked.elapsed();
+    drop(newcomer); // it would not read the burst: gone before it stalls the room
+    let delivered = finished.iter().sum();
+    Ok((memory(server.pid()), welcome, delivered))
 }
 
 // ---- 2, 3, 4: memory ----

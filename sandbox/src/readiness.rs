@@ -84,18 +84,21 @@ pub fn run(listener: TcpListener, options: Options) -> anyhow::Result<()> {
         wait_for_events(&mut server, &mut events, work_waiting)?;
         let now = Instant::now();
         server.room.tick(now);
-        let mut listener_ready = std::mem::take(&mut server.accept_more);
+        // Newcomers first: their welcome then waits only for this turn's
+        // work, not for the next one's.
+        let accept_more = std::mem::take(&mut server.accept_more);
+        if accept_more || events.iter().any(|event| event.token() == LISTENER) {
+            accept_ready(&mut server, now);
+        }
         for event in events.iter() {
-            match event.token() {
-                LISTENER => listener_ready = true,
-                Token(id) => client_ready(&mut server.room, id, event, now),
+            if let Token(id) = event.token()
+                && event.token() != LISTENER
+            {
+                client_ready(&mut server.room, id, event, now);
             }
         }
         for id in server.room.take_unfinished_reads() {
             server.room.read_ready(id, now);
-        }
-        if listener_ready {
-            accept_ready(&mut server, now);
         }
         retry_accept(&mut server, now);
         server.refusing = server.out_of_descriptors.tick(now);
