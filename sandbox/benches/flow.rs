@@ -7,15 +7,15 @@
 //!    for the sandbox's two loops and for the C reference chat
 //!    (`shared/reference/c_epoll_chat.c`, built here with `gcc -O2`), in
 //!    the same run, and prints the ratio against C.
-//! 1b. **Burst size and memory**: 4 senders with 24-character names each
+//! 2. **Burst size and memory**: 4 senders with 24-character names each
 //!    write N bytes of `a\n` at once to a room of 20 that all read; the
 //!    server's peak memory for N = 64 KiB, 1 MiB, 4 MiB (it must not grow
 //!    with N), and how long a newcomer waits for its welcome mid-burst.
-//! 2. **Idle clients after a broadcast**: 10,000 clients, one line to all,
+//! 3. **Idle clients after a broadcast**: 10,000 clients, one line to all,
 //!    then the server's peak resident memory (target: 16 MB).
-//! 3. **Silent clients**: 10,000 clients that connect and never read nor
+//! 4. **Silent clients**: 10,000 clients that connect and never read nor
 //!    write, default options (join notices on): peak memory (target 32 MB).
-//! 4. **Churn**: 5,000 connect/close cycles: memory afterwards.
+//! 5. **Churn**: 5,000 connect/close cycles: memory afterwards.
 //!
 //! Environment:
 //! - `SANDBOX_BENCH_CHAT_ADDR=HOST:PORT` measures the chat burst against a
