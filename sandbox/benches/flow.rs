@@ -23,7 +23,7 @@
 //! - `SANDBOX_BENCH_C_CHAT=PATH` the C reference's source, if not found in
 //!   `../shared/reference/` beside the workspace (or one level up);
 //! - `SANDBOX_BENCH_ONLY=burst|burst-memory|idle|silent|churn` (comma-separated) runs only those;
-//! - `SANDBOX_BENCH_CLIENTS=N` for parts 2 and 3 (default 10,000).
+//! - `SANDBOX_BENCH_CLIENTS=N` for parts 3 and 4 (default 10,000).
 //!
 //! Memory comes from `/proc/PID/status` (Linux); elsewhere it says so.
 
@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 const BURST_CLIENTS: usize = 20;
 const BURST_LINES: usize = 2_000;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 /// A reader that gets nothing for this long gives up (the rest is "lost").
 const QUIET_LIMIT: Duration = Duration::from_secs(10);
 
