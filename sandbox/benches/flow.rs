@@ -363,7 +363,7 @@ fn burst_memory(sandbox: &Path) {
     for size in [64 * 1024, 1024 * 1024, 4 * 1024 * 1024] {
         match one_sized_burst(sandbox, size) {
             Ok((peak, welcome, delivered)) => println!(
-                "   N = {:>5} KiB: {delivered} lines delivered, peak {peak}; a newcomer's welcome mid-burst took {:.2} ms",
+                "   N = {:>5} KiB: {delivered} lines delivered, server memory {peak}; a newcomer's welcome mid-burst took {:.2} ms",
                 size / 1024,
                 welcome.as_secs_f64() * 1000.0
             ),
