@@ -500,7 +500,9 @@ impl<S: Connection> Room<S> {
         let mut got_bytes = false;
         loop {
             // First the lines already read, then more from the socket.
-            if !self.handle_lines(id, work_at_start) {
+            if !self.handle_lines(id, work_at_start) || self.holding_input() {
+                // Stopped with input perhaps waiting: come back to it. While
+                // the room holds input, the bytes stay in the kernel.
                 self.unfinished_reads.insert(id);
                 return got_bytes;
             }
