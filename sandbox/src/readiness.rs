@@ -90,12 +90,8 @@ pub fn run(listener: TcpListener, options: Options) -> anyhow::Result<()> {
         if accept_more || events.iter().any(|event| event.token() == LISTENER) {
             accept_ready(&mut server, now);
         }
-        for event in events.iter() {
-            if let Token(id) = event.token()
-                && event.token() != LISTENER
-            {
-                client_ready(&mut server.room, id, event, now);
-            }
+        for event in events.iter().filter(|event| event.token() != LISTENER) {
+            client_ready(&mut server.room, event.token().0, event, now);
         }
         for id in server.room.take_unfinished_reads() {
             server.room.read_ready(id, now);

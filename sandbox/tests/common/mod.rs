@@ -377,7 +377,7 @@ pub fn a_slow_reader_gets_every_byte_in_order_through_partial_writes(event_loop:
     reader.read_line(&mut welcome).unwrap();
     let mut sender = connect(addr);
     sender.read_exact(&mut [0; 20]).unwrap(); // start of its welcome
-    // 48 KiB: under the 512 KiB outbox, over what the kernel buffers hold
+    // 48 KiB: under the 256 KiB high-water mark, over what the kernel buffers hold
     // for a 4 KiB receive window, so the server's writes go partial.
     let lines: Vec<String> = (0..1000)
         .map(|i| format!("line {i:05} {}\n", "x".repeat(36)))
