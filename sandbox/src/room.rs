@@ -1048,12 +1048,17 @@ mod tests {
     #[derive(Default)]
     struct FakeState {
         open_for_writes: bool,
+        /// The peer has closed its side: reads return 0.
+        peer_closed: bool,
         written: Vec<u8>,
     }
 
     impl Read for Fake {
         fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-            Err(io::ErrorKind::WouldBlock.into())
+            match self.0.borrow().peer_closed {
+                true => Ok(0),
+                false => Err(io::ErrorKind::WouldBlock.into()),
+            }
         }
     }
 
@@ -1136,5 +1141,34 @@ mod tests {
         assert!(!room.holding_input());
         // Only the other member's welcome still waits (its socket is shut).
         assert!(room.queued_bytes() < 100, "{}", room.queued_bytes());
+    }
+
+    #[test]
+    fn the_per_address_cap_counts_a_connection_until_its_socket_is_closed() {
+        let mut room = Room::new(Options {
+            max_per_address: 2,
+            ..Options::default()
+        });
+        let far: SocketAddr = "192.0.2.7:4000".parse().unwrap();
+        let now = Instant::now();
+        assert!(room.admit_address(far));
+        assert!(room.admit_address(far));
+        assert!(!room.admit_address(far), "a third from the same address");
+        assert!(room.admit_address(peer()), "loopback is never capped");
+        let socket = Fake::default();
+        socket.0.borrow_mut().open_for_writes = true;
+        room.join(1, socket.clone(), far, now);
+        room.handle_line(1, "/quit");
+        room.settle();
+        // Told "bye" and sent FIN; the place stays taken while it drains.
+        assert_eq!(room.draining_len(), 1);
+        assert!(!room.admit_address(far));
+        // It closes its side too: the gentle close ends, the place is free.
+        socket.0.borrow_mut().peer_closed = true;
+        room.flush_all();
+        assert_eq!(room.draining_len(), 0);
+        assert_eq!(room.take_closed().len(), 1);
+        assert!(room.admit_address(far));
+        assert!(String::from_utf8_lossy(&socket.0.borrow().written).ends_with("* bye\n"));
     }
 }
