@@ -98,7 +98,8 @@ fn a_client_that_never_sends_a_line_is_closed_after_the_first_line_timeout() {
     a_client_that_never_sends_a_line_is_closed(EventLoop::Readiness);
 }
 
+/// Named for exercise 4: the naive loop accepts nobody until it is done.
 #[test]
-fn the_naive_loop_closes_a_client_that_never_sends_a_line() {
+fn exercise_04_the_naive_loop_closes_a_client_that_never_sends_a_line() {
     a_client_that_never_sends_a_line_is_closed(EventLoop::Naive);
 }
