@@ -5,9 +5,9 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use basic::testing::start_server;
 use multiclients_threaded::check::{self, NICK};
 use multiclients_threaded::server::{self, ServerOptions};
+use plumbing::testing::start_server;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -42,5 +42,5 @@ fn an_echo_server_fails_the_chat_check_at_nick_and_the_rest_are_not_run() {
     assert_eq!(report.passed.len(), 1, "{out}"); // connecting works
     assert_eq!(report.failed[0], NICK, "{out}");
     assert!(out.contains("not run: every check needs"), "{out}");
-    assert!(out.ends_with("1 passed, 12 failed\n"), "{out}");
+    assert!(out.ends_with("1 passed, 13 failed\n"), "{out}");
 }

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use crate::checklist::{self, Checklist, Failure, Report, exchange};
+use plumbing::checklist::{self, Checklist, Failure, Report, exchange};
 
 /// One echo check: a name, and what it does on the shared connection.
 pub type EchoCheck = (
@@ -41,24 +41,37 @@ pub const ECHO_CHECKS: &[EchoCheck] = &[
     ),
 ];
 
-/// Runs every echo check against the server at `addr`.
-pub fn run(addr: SocketAddr, timeout: Duration, out: &mut dyn Write) -> Report {
+/// Runs every echo check against the server at the first of `addrs` that
+/// accepts a connection (a host name may resolve to several).
+pub fn run(addrs: &[SocketAddr], timeout: Duration, out: &mut dyn Write) -> Report {
     let mut list = Checklist::new(out);
-    run_echo_checks(&mut list, addr, timeout);
+    run_echo_checks(&mut list, addrs, timeout);
     list.finish()
 }
 
-/// Connects once and runs [`ECHO_CHECKS`] over that connection.
-pub fn run_echo_checks(list: &mut Checklist, addr: SocketAddr, timeout: Duration) {
+/// Connects once, to the first of `addrs` that accepts, and runs
+/// [`ECHO_CHECKS`] over that connection. Returns the address that answered.
+///
+/// No connection is spent before the checks: the lesson's server serves one
+/// client, so a probe would use it up and every check after it would fail
+/// for the wrong reason.
+pub fn run_echo_checks(
+    list: &mut Checklist,
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> Option<SocketAddr> {
     let mut stream = None;
-    list.check(&format!("connect to {addr}"), || {
-        let connected = crate::net::connect_within(addr, timeout).map_err(|err| {
-            Failure::because(format!(
-                "cannot connect: {}",
-                crate::errors::describe_io(&err)
-            ))
-        })?;
+    let mut answered = None;
+    list.check(&format!("connect to {}", list_of(addrs)), || {
+        let (connected, addr) =
+            crate::net::connect_first_within(addrs, timeout).map_err(|err| {
+                Failure::because(format!(
+                    "cannot connect: {}",
+                    plumbing::errors::describe_io(&err)
+                ))
+            })?;
         stream = Some(connected);
+        answered = Some(addr);
         Ok(())
     });
     let mut broken = stream.is_none().then(|| "no connection".to_string());
@@ -74,6 +87,14 @@ pub fn run_echo_checks(list: &mut Checklist, addr: SocketAddr, timeout: Duration
             (why, _) => list.not_run(name, why.as_deref().unwrap_or("no connection")),
         }
     }
+    answered
+}
+
+/// `127.0.0.1:5000`, or `[::1]:5000 or 127.0.0.1:5000` for a name that
+/// resolved to both.
+fn list_of(addrs: &[SocketAddr]) -> String {
+    let addrs: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    addrs.join(" or ")
 }
 
 fn echo(stream: &TcpStream, bytes: &[u8], timeout: Duration) -> Result<(), Failure> {

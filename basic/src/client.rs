@@ -10,15 +10,20 @@ use std::io::{self, BufRead, Read as _, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 
-use crate::trace;
+use plumbing::trace;
 
 /// After our input ends, how long the server may stay silent before we give
 /// up waiting for the rest of its replies.
 pub const REPLY_WAIT: Duration = Duration::from_secs(5);
+
+/// After our input ends, the longest the replies may take in all, in
+/// [`REPLY_WAIT`]s (30 s by default): enough for the echoes still in the
+/// socket buffers, bounded against a server that never stops sending.
+pub const REPLY_WAITS_IN_ALL: u32 = 6;
 
 /// What the two worker threads report to the watching one.
 enum Event {
@@ -99,7 +104,7 @@ fn print_replies(
     mut output: impl Write,
     events: &mpsc::Sender<Event>,
 ) -> io::Result<()> {
-    let mut buf = [0u8; crate::server::BUF_LEN];
+    let mut buf = vec![0u8; crate::server::BUF_LEN];
     loop {
         // read() blocks until the server sends something or closes.
         let n = match stream.read(&mut buf) {
@@ -136,21 +141,32 @@ fn watch_conversation(events: &mpsc::Receiver<Event>, reply_wait: Duration) -> a
             Event::RepliesEnded(ended) => return Err(closed_early(ended)),
         }
     }
-    // Input ended: the server has as long as it keeps answering, and at most
-    // `reply_wait` of silence, to finish.
+    // Input ended: the server has at most `reply_wait` of silence, and
+    // `REPLY_WAITS_IN_ALL` times that in all, to finish: a server that keeps
+    // sending without closing must not keep us waiting for ever.
+    let deadline = Instant::now() + reply_wait * REPLY_WAITS_IN_ALL;
     loop {
-        match events.recv_timeout(reply_wait) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(anyhow!(
+                "the server kept sending for {}s after our input ended, and did not close \
+                 (does it echo, or send on its own?)",
+                (reply_wait * REPLY_WAITS_IN_ALL).as_secs_f32()
+            ));
+        }
+        match events.recv_timeout(reply_wait.min(left)) {
             Ok(Event::RepliesEnded(ended)) => {
                 return ended.context("the connection broke while reading replies");
             }
             Ok(_) => continue,
-            Err(_) => {
+            Err(_) if Instant::now() < deadline => {
                 return Err(anyhow!(
                     "the server sent nothing for {}s after our input ended, and did not close \
                      (is it serving another client first?)",
                     reply_wait.as_secs_f32()
                 ));
             }
+            Err(_) => continue, // the total bound ran out: said at the top
         }
     }
 }

@@ -6,19 +6,18 @@
 //! listen in one call and hides two choices a server author should see:
 //! `SO_REUSEADDR` and the length of the listen backlog.
 
-use std::io;
+use std::io::{self, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::errors::UnknownHost;
-use crate::{log, trace};
+use plumbing::errors::UnknownHost;
+use plumbing::trace;
 
 /// How many completed connections the kernel queues for us before `accept`.
 /// The kernel may cap it (Linux: `net.core.somaxconn`).
-pub const DEFAULT_BACKLOG: i32 = 128;
+pub const DEFAULT_BACKLOG: i32 = plumbing::DEFAULT_BACKLOG;
 
 /// Turns `--host` and `--port` into addresses: an IP literal (`127.0.0.1`,
 /// `::1`) as it is, a name (`localhost`) through the system's resolver, which
@@ -40,10 +39,24 @@ pub fn resolve(host: &str, port: u16) -> anyhow::Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-/// Resolves `host` and listens on its first address.
+/// Resolves `host` and listens on the first of its addresses that works
+/// (a name such as `localhost` may give `::1` first, on a machine without
+/// IPv6; then `127.0.0.1` is tried next). The error is the first address's.
 pub fn listen(host: &str, port: u16, backlog: i32) -> anyhow::Result<TcpListener> {
-    let addr = resolve(host, port)?[0];
-    listen_on(addr, backlog).with_context(|| format!("cannot listen on {addr}"))
+    let mut first_err = None;
+    for addr in resolve(host, port)? {
+        match listen_on(addr, backlog) {
+            Ok(listener) => return Ok(listener),
+            Err(err) => {
+                trace!("listen on {addr} failed: {err}");
+                first_err.get_or_insert(
+                    anyhow::Error::new(err).context(format!("cannot listen on {addr}")),
+                );
+            }
+        }
+    }
+    // resolve() returned at least one address, so the loop set first_err.
+    Err(first_err.unwrap_or_else(|| UnknownHost(host.to_string()).into()))
 }
 
 /// socket, setsockopt, bind, listen: the calls that make a listening socket.
@@ -64,6 +77,16 @@ pub fn listen_on(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
         trace!("setsockopt(SO_REUSEADDR, 1)");
     }
 
+    // `--host ::` means "every interface". Whether that includes IPv4
+    // (clients of 127.0.0.1 arriving as ::ffff:127.0.0.1) is a system
+    // default that differs (Linux: yes, Windows and the BSDs: no), so say it.
+    if let SocketAddr::V6(v6) = addr {
+        if v6.ip().is_unspecified() {
+            socket.set_only_v6(false)?;
+            trace!("setsockopt(IPV6_V6ONLY, 0): IPv4 clients too");
+        }
+    }
+
     // bind(): claim the address and port. Port 0 asks the kernel for a free one.
     socket.bind(&SockAddr::from(addr))?;
     trace!("bind({addr})");
@@ -77,9 +100,14 @@ pub fn listen_on(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
 
 /// Prints the contract's first line, `listening on ADDR`, with the real port
 /// (useful after `--port 0`), and a note when other machines can connect.
+///
+/// This one line is written and flushed at once, not through the log's
+/// buffer: tests and scripts wait for it to know the server is ready.
 pub fn announce(listener: &TcpListener) -> io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
-    log!("listening on {addr}");
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "listening on {addr}")?;
+    stdout.flush()?;
     if !addr.ip().is_loopback() {
         eprintln!(
             "note: {} is not a loopback address: other machines can reach this server now",
@@ -120,6 +148,43 @@ pub fn connect_within(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStre
     Ok(stream)
 }
 
+/// Connects to the first of `addrs` that accepts within `timeout`: what a
+/// check does with a name that resolves to several addresses (`localhost`
+/// may give `::1` and `127.0.0.1`, while the server listens on only one).
+/// A refused address costs no connection, so a server that serves a single
+/// client is not used up by the search.
+pub fn connect_first_within(
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> io::Result<(TcpStream, SocketAddr)> {
+    let mut last_err = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+    for &addr in addrs {
+        match connect_within(addr, timeout) {
+            Ok(stream) => return Ok((stream, addr)),
+            Err(err) => {
+                trace!("connect({addr}) failed: {err}");
+                last_err = err;
+            }
+        }
+    }
+    Err(last_err)
+}
+
+/// The address a `check` of a many-client server talks to: the only one
+/// `host` resolves to, or the first of several that accepts a connection
+/// (closed at once: such a server sees one short visit).
+pub fn resolve_for_check(host: &str, port: u16, timeout: Duration) -> anyhow::Result<SocketAddr> {
+    let addrs = resolve(host, port)?;
+    if let [only] = addrs[..] {
+        return Ok(only);
+    }
+    match connect_first_within(&addrs, timeout) {
+        Ok((_visit, addr)) => Ok(addr),
+        // None accepts: let the checks report it, for the first address.
+        Err(_) => Ok(addrs[0]),
+    }
+}
+
 /// Closes abruptly, as a crashed client would: `SO_LINGER` with a zero
 /// timeout makes `close` send RST instead of FIN, dropping unsent data.
 /// Tests and checks use it to play a client that vanishes mid-message.
@@ -154,6 +219,18 @@ mod tests {
             resolve("[::1]", 80).unwrap()[0],
             "[::1]:80".parse().unwrap()
         );
+    }
+
+    #[test]
+    fn listening_on_the_ipv6_wildcard_takes_ipv4_clients_too() {
+        let Ok(listener) = listen("::", 0, DEFAULT_BACKLOG) else {
+            eprintln!("skipped: this machine has no IPv6");
+            return;
+        };
+        let port = listener.local_addr().unwrap().port();
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (_, peer) = listener.accept().unwrap();
+        assert_eq!(peer.port(), stream.local_addr().unwrap().port());
     }
 
     #[test]

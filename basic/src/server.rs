@@ -7,12 +7,14 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 
 use anyhow::Context as _;
 
-use crate::trace::preview;
-use crate::{log, trace};
+use plumbing::trace::preview;
+use plumbing::{log, trace};
 
 /// How many bytes one `read` may return. Any size works: TCP is a byte
-/// stream, so a small buffer only means more reads, never lost data.
-pub const BUF_LEN: usize = 4096;
+/// stream, so a small buffer only means more reads, never lost data. 64 KiB
+/// takes a burst in few reads (one system call each) and costs nothing while
+/// only a line at a time arrives.
+pub const BUF_LEN: usize = 64 * 1024;
 
 /// Serves exactly one client, then returns (and `main` exits 0).
 pub fn run(listener: TcpListener) -> anyhow::Result<()> {
@@ -36,14 +38,22 @@ pub fn handle_client(stream: TcpStream, peer: SocketAddr) {
         Ok(total) => log!("client left: {peer} ({total} bytes echoed)"),
         // A reset (the client was killed, or closed with unread data) lands
         // here: it ends this connection and nothing else.
-        Err(err) => log!("client lost: {peer}: {}", crate::errors::describe_io(&err)),
+        // A read timeout (set by a server that limits silence, as lesson 2's
+        // does) is `WouldBlock` on Unix and `TimedOut` on Windows.
+        Err(err) if plumbing::checklist::is_timeout(&err) => {
+            log!("client idle: {peer} sent nothing for the idle timeout; closing")
+        }
+        Err(err) => log!(
+            "client lost: {peer}: {}",
+            plumbing::errors::describe_io(&err)
+        ),
     }
 }
 
 /// The echo loop: read what arrived, write it back, until the client closes
 /// its writing side. Returns how many bytes were echoed.
 pub fn echo(mut stream: TcpStream, peer: SocketAddr) -> io::Result<u64> {
-    let mut buf = [0u8; BUF_LEN];
+    let mut buf = vec![0u8; BUF_LEN];
     let mut total = 0;
     loop {
         // read() blocks until at least one byte is there, and may return

@@ -5,8 +5,8 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::Duration;
 
-use basic::checklist::Report;
-use basic::testing::start_server;
+use plumbing::checklist::Report;
+use plumbing::testing::start_server;
 
 /// Short, so that the broken servers fail fast.
 const TIMEOUT: Duration = Duration::from_millis(500);
@@ -14,7 +14,7 @@ const TIMEOUT: Duration = Duration::from_millis(500);
 fn check_server(serve: fn(TcpListener) -> anyhow::Result<()>) -> (Report, String) {
     let (addr, _server) = start_server(serve);
     let mut out = Vec::new();
-    let report = basic::check::run(addr, TIMEOUT, &mut out);
+    let report = basic::check::run(&[addr], TIMEOUT, &mut out);
     (report, String::from_utf8(out).unwrap())
 }
 
@@ -86,9 +86,9 @@ fn check_fails_without_hanging_against_a_server_that_never_answers() {
 
 #[test]
 fn check_fails_every_check_when_nothing_listens() {
-    let addr = basic::testing::loopback_listener().local_addr().unwrap(); // closed at once
+    let addr = plumbing::testing::loopback_listener().local_addr().unwrap(); // closed at once
     let mut out = Vec::new();
-    let report = basic::check::run(addr, TIMEOUT, &mut out);
+    let report = basic::check::run(&[addr], TIMEOUT, &mut out);
     assert!(report.passed.is_empty());
     assert_eq!(report.failed.len(), 9);
 }
@@ -98,4 +98,40 @@ fn out_addr(out: &str) -> &str {
         .next()
         .and_then(|line| line.strip_prefix("ok connect to "))
         .unwrap_or("?")
+}
+
+/// Answers every read with a greeting longer than what was sent.
+fn greets(listener: TcpListener) -> anyhow::Result<()> {
+    let (mut stream, _) = listener.accept()?;
+    let mut buf = [0u8; 4096];
+    while stream.read(&mut buf)? > 0 {
+        stream.write_all(b"Hello Good morning, how are you today?\n")?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_wrong_answer_is_shown_whole_not_cut_at_the_expected_length() {
+    let (report, out) = check_server(greets);
+    assert!(!report.all_passed(), "{out}");
+    assert!(
+        out.contains(r#""Hello Good morning, how are you today?\n" (39 bytes)"#),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_finds_the_address_that_answers_without_using_up_a_one_client_server() {
+    // Nothing listens at the first address (its listener is closed at once);
+    // the lesson's server, which serves a single client, at the second.
+    let nobody = plumbing::testing::loopback_listener().local_addr().unwrap();
+    let (addr, _server) = start_server(basic::server::run);
+    let mut out = Vec::new();
+    let report = basic::check::run(&[nobody, addr], TIMEOUT, &mut out);
+    let out = String::from_utf8(out).unwrap();
+    assert!(report.all_passed(), "{out}");
+    assert!(
+        out.starts_with(&format!("ok connect to {nobody} or {addr}\n")),
+        "{out}"
+    );
 }

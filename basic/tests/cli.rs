@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::net::Shutdown;
 
-use basic::testing::{ServerProcess, connect, read_to_close, run_command};
+use plumbing::testing::{ServerProcess, connect, read_to_close, run_command};
 
 const BASIC: &str = env!("CARGO_BIN_EXE_basic");
 
@@ -72,7 +72,7 @@ fn a_client_queued_behind_a_server_that_exits_reports_the_lost_connection() {
     // server exits after the first, which resets the waiting connection.
     let mut first = connect(server.addr);
     first.write_all(b"first\n").unwrap();
-    assert_eq!(basic::testing::read_exactly(&mut first, 6), b"first\n");
+    assert_eq!(plumbing::testing::read_exactly(&mut first, 6), b"first\n");
     let second =
         std::thread::spawn(move || run_command(BASIC, &["client", "--port", &port], b"second\n"));
     first.shutdown(Shutdown::Write).unwrap();
@@ -85,12 +85,12 @@ fn a_client_queued_behind_a_server_that_exits_reports_the_lost_connection() {
 
 #[test]
 fn a_taken_port_is_one_line_error_with_a_hint() {
-    basic::testing::assert_taken_port_is_one_line_error(BASIC);
+    plumbing::testing::assert_taken_port_is_one_line_error(BASIC);
 }
 
 #[test]
 fn a_refused_connection_is_one_line_error_with_a_hint() {
-    basic::testing::assert_refused_connection_is_one_line_error(BASIC);
+    plumbing::testing::assert_refused_connection_is_one_line_error(BASIC);
 }
 
 #[test]
@@ -129,4 +129,110 @@ fn trace_shows_the_socket_calls_on_stderr_only() {
         );
     }
     assert!(server.wait().success());
+}
+
+#[test]
+fn server_echoes_while_nobody_reads_its_log_and_says_what_it_skipped() {
+    // 20,000 reads log 20,000 lines: far more than the pipe and the log's buffer hold.
+    let mut client = None;
+    let mut server = plumbing::testing::assert_serves_with_an_unread_console(
+        BASIC,
+        &["server", "--port", "0"],
+        |addr| client = Some(plumbing::testing::echo_round_trips(addr, 20_000)),
+    );
+    // The console is read again: the client's departure is logged in full.
+    drop(client);
+    server.expect_line("client left");
+    assert!(server.wait().success());
+}
+
+#[test]
+fn a_recorded_session_draws_as_a_well_formed_diagram_with_the_calls_in_order() {
+    let dir = std::env::temp_dir().join(format!("basic-diagram-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let [server_events, client_events, svg] =
+        ["server.events", "client.events", "session.svg"].map(|name| dir.join(name));
+    let mut server = ServerProcess::start(
+        BASIC,
+        &[
+            "server",
+            "--port",
+            "0",
+            "--trace-to",
+            server_events.to_str().unwrap(),
+        ],
+    );
+    let port = server.addr.port().to_string();
+    let client = run_command(
+        BASIC,
+        &[
+            "client",
+            "--port",
+            &port,
+            "--trace-to",
+            client_events.to_str().unwrap(),
+        ],
+        b"hello\n",
+    );
+    assert!(client.status.success(), "{}", client.stderr);
+    assert!(server.wait().success());
+    let drawn = run_command(
+        BASIC,
+        &[
+            "diagram",
+            server_events.to_str().unwrap(),
+            client_events.to_str().unwrap(),
+            "-o",
+            svg.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(drawn.status.success(), "{}", drawn.stderr);
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let doc = roxmltree::Document::parse(&svg).expect("the diagram is well-formed XML");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter(|node| node.has_tag_name("text"))
+        .filter_map(|node| node.text())
+        .collect();
+    let position = |wanted: &str| {
+        texts
+            .iter()
+            .position(|text| text.starts_with(wanted))
+            .unwrap_or_else(|| panic!("no {wanted:?} in the diagram: {texts:?}"))
+    };
+    // Both lifelines, then the calls in the order they happened.
+    assert_eq!(texts[0], "server");
+    assert!(texts[1].starts_with("client 127.0.0.1:"), "{texts:?}");
+    // Each side's calls in its order; the client connects after the server
+    // listens (across processes only what causes what has an order).
+    let orders: [&[&str]; 3] = [
+        &[
+            "socket(",
+            "bind(",
+            "listen(",
+            "accept()",
+            "read(",
+            "write(127",
+        ],
+        &["connect(", "write(6 bytes)", "shutdown(Write)"],
+        &["listen(", "connect("],
+    ];
+    for order in orders {
+        let positions: Vec<usize> = order.iter().map(|call| position(call)).collect();
+        assert!(positions.is_sorted(), "{order:?} out of order: {texts:?}");
+    }
+    // What crossed the wire: the handshake, the bytes both ways, FINs.
+    assert!(
+        texts.iter().filter(|text| **text == "6 bytes").count() >= 2,
+        "{texts:?}"
+    );
+    assert!(texts.contains(&"FIN"), "{texts:?}");
+    assert!(
+        texts.iter().any(|text| text.contains("handshake")),
+        "{texts:?}"
+    );
 }

@@ -4,7 +4,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener};
 use std::time::{Duration, Instant};
 
-use basic::testing::{
+use plumbing::testing::{
     SharedOutput, connect, join_within, read_exactly, read_to_close, start_server,
 };
 
@@ -172,4 +172,34 @@ impl Read for ChannelReader {
             Err(_) => Ok(0), // the typist is gone: end of input
         }
     }
+}
+
+/// Reads the client's input, then sends a line every few milliseconds, for
+/// ever, and never closes.
+fn chatters_for_ever(listener: TcpListener) -> anyhow::Result<()> {
+    let (mut stream, _) = listener.accept()?;
+    let mut buf = [0u8; 64];
+    let _ = stream.read(&mut buf)?;
+    loop {
+        stream.write_all(b"more\n")?;
+        std::thread::sleep(Duration::from_millis(20)); // a server's pace, not synchronisation
+    }
+}
+
+#[test]
+fn the_client_gives_up_on_a_server_that_keeps_sending_after_the_input() {
+    let (addr, _server) = start_server(chatters_for_ever);
+    let wait = Duration::from_millis(200);
+    let err = basic::client::run_with_reply_wait(
+        connect(addr),
+        &b"hello\n"[..],
+        SharedOutput::default(),
+        wait,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the server kept sending for 1.2s after our input ended"),
+        "{err}"
+    );
 }

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use basic::checklist::{self, Checklist, Failure, Report};
 use basic::net::connect_within;
+use plumbing::checklist::{self, Checklist, Failure, Report};
 
 /// How long a waiting client must stay unanswered to count as waiting. A
 /// server that serves clients at once answers well within this.
@@ -15,10 +15,13 @@ pub fn quiet_window(timeout: Duration) -> Duration {
     (timeout / 5).clamp(Duration::from_millis(200), Duration::from_secs(1))
 }
 
-/// Runs every check against the server at `addr`.
-pub fn run(addr: SocketAddr, timeout: Duration, out: &mut dyn Write) -> Report {
+/// Runs every check against the server at `addrs` (a host name may resolve
+/// to several: the echo checks find the one that answers, and the rest talk
+/// to it).
+pub fn run(addrs: &[SocketAddr], timeout: Duration, out: &mut dyn Write) -> Report {
     let mut list = Checklist::new(out);
-    basic::check::run_echo_checks(&mut list, addr, timeout);
+    let answered = basic::check::run_echo_checks(&mut list, addrs, timeout);
+    let addr = answered.unwrap_or(addrs[0]);
     one_after_another(&mut list, addr, timeout);
     list.check(
         "a client that resets mid-line does not stop the server",
@@ -75,7 +78,7 @@ fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, Failure> {
     connect_within(addr, timeout).map_err(|err| {
         Failure::because(format!(
             "cannot connect: {}",
-            basic::errors::describe_io(&err)
+            plumbing::errors::describe_io(&err)
         ))
     })
 }

@@ -41,5 +41,6 @@
 pub mod check;
 pub mod server;
 
-/// The port this lesson uses unless told otherwise (see the contract).
+/// The port this lesson uses unless told otherwise (see the contract,
+/// `tests/CONTRACT.md` at the top of the workspace).
 pub const DEFAULT_PORT: u16 = 5001;

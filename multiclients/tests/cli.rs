@@ -1,6 +1,6 @@
 //! The `multiclients` binary: contract output, piped clients one after another.
 
-use basic::testing::{ServerProcess, run_command};
+use plumbing::testing::{ServerProcess, run_command};
 
 const MULTICLIENTS: &str = env!("CARGO_BIN_EXE_multiclients");
 
@@ -32,5 +32,16 @@ fn check_binary_passes_against_the_server_binary() {
 
 #[test]
 fn a_taken_port_is_one_line_error_with_a_hint() {
-    basic::testing::assert_taken_port_is_one_line_error(MULTICLIENTS);
+    plumbing::testing::assert_taken_port_is_one_line_error(MULTICLIENTS);
+}
+
+#[test]
+fn server_keeps_serving_while_nobody_reads_its_log_and_says_what_it_skipped() {
+    let server = plumbing::testing::assert_serves_with_an_unread_console(
+        MULTICLIENTS,
+        &["server", "--port", "0"],
+        |addr| drop(plumbing::testing::echo_round_trips(addr, 20_000)),
+    );
+    // Served afterwards too.
+    drop(plumbing::testing::echo_round_trips(server.addr, 3));
 }

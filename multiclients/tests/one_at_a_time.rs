@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::Duration;
 
-use basic::testing::{connect, read_exactly, read_to_close, start_server};
+use plumbing::testing::{connect, read_exactly, read_to_close, start_server};
 
 fn start() -> std::net::SocketAddr {
     start_server(multiclients::server::run).0
@@ -19,11 +19,11 @@ fn assert_not_served_yet(stream: &mut TcpStream) {
         .unwrap();
     let mut buf = [0u8; 64];
     match stream.read(&mut buf) {
-        Err(err) if basic::checklist::is_timeout(&err) => {}
+        Err(err) if plumbing::checklist::is_timeout(&err) => {}
         other => panic!("expected silence while another client is served, got {other:?}"),
     }
     stream
-        .set_read_timeout(Some(basic::testing::TEST_TIMEOUT))
+        .set_read_timeout(Some(plumbing::testing::TEST_TIMEOUT))
         .unwrap();
 }
 
@@ -86,7 +86,7 @@ fn threaded_echo(listener: TcpListener) -> anyhow::Result<()> {
 #[test]
 fn check_passes_against_the_lesson_server() {
     let mut out = Vec::new();
-    let report = multiclients::check::run(start(), Duration::from_secs(2), &mut out);
+    let report = multiclients::check::run(&[start()], Duration::from_secs(2), &mut out);
     assert!(report.all_passed(), "{}", String::from_utf8_lossy(&out));
 }
 
@@ -94,7 +94,7 @@ fn check_passes_against_the_lesson_server() {
 fn check_names_the_waiting_check_against_a_server_that_serves_all_at_once() {
     let (addr, _server) = start_server(threaded_echo);
     let mut out = Vec::new();
-    let report = multiclients::check::run(addr, Duration::from_secs(1), &mut out);
+    let report = multiclients::check::run(&[addr], Duration::from_secs(1), &mut out);
     let out = String::from_utf8(out).unwrap();
     assert_eq!(
         report.failed.first().map(String::as_str),
@@ -105,4 +105,17 @@ fn check_names_the_waiting_check_against_a_server_that_serves_all_at_once() {
         out.contains("while another client was being served"),
         "{out}"
     );
+}
+
+#[test]
+fn a_silent_client_is_closed_after_the_idle_timeout_and_the_next_is_served() {
+    let (addr, _server) = start_server(|listener| {
+        multiclients::server::run_with_idle_timeout(listener, Duration::from_millis(300))
+    });
+    let mut silent = connect(addr);
+    let mut next = connect(addr);
+    next.write_all(b"my turn?\n").unwrap();
+    // The silent client is closed (EOF) and the next one gets its echo.
+    assert_eq!(read_to_close(&mut silent), b"");
+    assert_eq!(read_exactly(&mut next, 9), b"my turn?\n");
 }

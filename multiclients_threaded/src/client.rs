@@ -16,7 +16,9 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use basic::trace;
+use plumbing::trace;
+
+use crate::protocol::SafeDisplay;
 
 /// After sending `/quit`, how long we wait for the server to close.
 pub const QUIT_WAIT: Duration = Duration::from_secs(5);
@@ -136,9 +138,14 @@ fn is_quit(line: &[u8]) -> bool {
     parse(&decode_line(line)) == Request::Quit
 }
 
-/// Copies what the server sends to `output` until it closes.
+/// Copies what the server sends to `output` until it closes, made safe
+/// for a terminal: control characters and bidi overrides are shown as
+/// escapes (`\u{1b}`), so that no one in the room (nor the server) can
+/// clear your screen or forge a line with `\r` (see `protocol::SafeDisplay`).
 fn print_incoming(mut stream: TcpStream, mut output: impl Write) -> io::Result<()> {
     let mut buf = [0u8; 8192];
+    let mut display = SafeDisplay::default();
+    let mut shown = String::new();
     loop {
         // read() blocks until the server sends something, or returns 0 once
         // it closed its side.
@@ -151,7 +158,9 @@ fn print_incoming(mut stream: TcpStream, mut output: impl Write) -> io::Result<(
         if n == 0 {
             return Ok(());
         }
-        output.write_all(&buf[..n])?;
+        shown.clear();
+        display.push(&buf[..n], &mut shown);
+        output.write_all(shown.as_bytes())?;
         output.flush()?;
     }
 }

@@ -2,11 +2,15 @@
 //! Only argument parsing lives here; the lesson is in the library (`src/lib.rs`).
 
 use std::process::ExitCode;
+use std::time::Duration;
 
-use basic::cli;
 use clap::{Args, Parser, Subcommand};
 use multiclients_threaded::DEFAULT_PORT;
-use multiclients_threaded::server::{DEFAULT_MAX_CLIENTS, ServerOptions};
+use multiclients_threaded::check::DEFAULT_STALL_ALLOWANCE;
+use multiclients_threaded::server::{
+    DEFAULT_MAX_CLIENTS, FIRST_LINE_TIMEOUT, QUEUE_BUDGET_BYTES, STALL_TIMEOUT, ServerOptions,
+};
+use plumbing::cli;
 
 #[derive(Parser)]
 #[command(about = "Lesson 3: a thread-per-client broadcast chat that one slow client cannot stall")]
@@ -25,8 +29,9 @@ enum Command {
         at: cli::Endpoint<DEFAULT_PORT>,
         #[command(flatten)]
         room: RoomArgs,
-        #[command(flatten)]
-        backlog: cli::Backlog,
+        /// Length of the listen queue: connections the kernel completes before we accept them (the operating system may cap it). Large, so that bursts of connections wait instead of being retried a second later.
+        #[arg(long, default_value_t = DEFAULT_BACKLOG)]
+        backlog: i32,
         #[command(flatten)]
         trace: cli::Trace,
     },
@@ -47,19 +52,46 @@ enum Command {
     /// Test whatever chat server listens at the address, written in any language.
     ///
     /// Example: cargo run -p multiclients_threaded -- check --port 5002
-    Check(cli::Check<DEFAULT_PORT>),
+    Check(CheckArgs),
+}
+
+/// `check`: the shared options, and how long a server may take to let a
+/// client that reads nothing go.
+#[derive(Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    check: cli::Check<DEFAULT_PORT>,
+    /// Seconds the server may wait for a client that reads nothing before it lets it go (its --stall-timeout); the slow-reader checks allow that long a pause.
+    #[arg(long, default_value_t = DEFAULT_STALL_ALLOWANCE.as_secs_f64(), value_parser = cli::parse_seconds)]
+    stall_timeout: f64,
 }
 
 /// The server's room options.
 #[derive(Args)]
 struct RoomArgs {
-    /// How many clients may be connected at once; one more gets a notice and is closed. Each costs two threads: a few thousand is the practical limit (see the README).
+    /// How many clients may be connected at once; one more gets a notice and is closed. Each costs two threads (a few thousand is the practical limit, see the README) and one file descriptor: the server lowers the limit to what `ulimit -n` allows, and says so.
     #[arg(long, default_value_t = DEFAULT_MAX_CLIENTS as u32, value_parser = clap::value_parser!(u32).range(1..))]
     max_clients: u32,
     /// Send no `* NAME joined` / `* NAME left` notices (for large rooms and load tests).
     #[arg(long)]
     no_join_notices: bool,
+    /// Seconds a client may read nothing while lines wait for it; then it is disconnected, with a notice. Until then, senders wait for it.
+    #[arg(long, default_value_t = STALL_TIMEOUT.as_secs_f64(), value_parser = cli::parse_seconds)]
+    stall_timeout: f64,
+    /// Seconds a new client has to send its first complete line (any line, /who will do); then it is closed, so that silent connections cannot fill the room.
+    #[arg(long, default_value_t = FIRST_LINE_TIMEOUT.as_secs_f64(), value_parser = cli::parse_seconds)]
+    first_line_timeout: f64,
+    /// Connections one address (an IPv6 /64) may hold at once; one more gets a notice and is closed. 0: no cap. Loopback is never capped (SSH tunnels and port forwards all arrive from 127.0.0.1).
+    #[arg(long, default_value_t = plumbing::limits::DEFAULT_MAX_PER_ADDRESS)]
+    max_per_address: usize,
+    /// MiB of lines the server may hold queued for all clients together; past it, every sender waits.
+    #[arg(long, default_value_t = (QUEUE_BUDGET_BYTES >> 20) as u32, value_parser = clap::value_parser!(u32).range(1..))]
+    queue_budget_mib: u32,
 }
+
+/// The listen backlog unless `--backlog` says otherwise: larger than
+/// `basic`'s, for a server that many clients connect to at once.
+const DEFAULT_BACKLOG: i32 = 4096;
 
 fn main() -> ExitCode {
     cli::exit_with(|| match cli::parse::<Cli>().command {
@@ -70,11 +102,15 @@ fn main() -> ExitCode {
             trace,
         } => {
             trace.apply();
-            let listener = basic::net::listen(&at.host, at.port, backlog.backlog)?;
+            let listener = basic::net::listen(&at.host, at.port, backlog)?;
             basic::net::announce(&listener)?;
             let options = ServerOptions {
                 max_clients: room.max_clients as usize,
                 join_notices: !room.no_join_notices,
+                stall_timeout: Duration::from_secs_f64(room.stall_timeout),
+                first_line_timeout: Duration::from_secs_f64(room.first_line_timeout),
+                queue_budget_bytes: (room.queue_budget_mib as usize) << 20,
+                max_per_address: room.max_per_address,
                 ..ServerOptions::default()
             };
             multiclients_threaded::server::run(listener, &options)?;
@@ -91,10 +127,20 @@ fn main() -> ExitCode {
             )?;
             Ok(true)
         }
-        Command::Check(check) => {
-            let addr = basic::net::resolve(&check.at.host, check.at.port)?[0];
-            let report =
-                multiclients_threaded::check::run(addr, check.timeout(), &mut std::io::stdout());
+        Command::Check(CheckArgs {
+            check,
+            stall_timeout,
+        }) => {
+            // Every address the name resolves to is tried (`localhost` may
+            // be ::1 first while the server listens on 127.0.0.1).
+            let addr =
+                basic::net::resolve_for_check(&check.at.host, check.at.port, check.timeout())?;
+            let report = multiclients_threaded::check::run_with(
+                addr,
+                check.timeout(),
+                Duration::from_secs_f64(stall_timeout),
+                &mut std::io::stdout(),
+            );
             Ok(report.all_passed())
         }
     })

@@ -15,6 +15,16 @@
 //! `nc`) is accepted too. Bytes that are not UTF-8 are *replaced* by `U+FFFD`
 //! rather than rejected: one bad byte should not cost a user their message,
 //! and the replacement character shows everyone that something was lost.
+//!
+//! Text is *cleaned* before it is relayed ([`clean_text`]): a control
+//! character (ESC starts terminal escape sequences, CR returns the cursor to
+//! the start of the line, NUL, BEL...) or a bidirectional override (U+202E
+//! turns the rest of a line around) would act on every other user's
+//! terminal. A user could clear their screens, or write `\r` and then
+//! `bob: ...` over the `ann: ` that the server put in front, forging a line.
+//! Cleaned, each shows as a visible escape (`\u{1b}`) instead. Names may
+//! hold none of them ([`check_name`]) and are compared without case
+//! ([`name_key`]), so `Bob` cannot pose as `bob`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -64,12 +74,89 @@ pub fn decode_line(raw: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(line)
 }
 
+/// Whether `c` would act on a terminal instead of showing as a character:
+/// C0 and C1 control characters (ESC, CR, NUL, DEL, ...), and the invisible
+/// formatting characters that reorder or hide text (bidirectional overrides
+/// and isolates such as U+202E, zero-width characters, the BOM).
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}' // zero-width space/joiners, LRM, RLM
+                | '\u{202a}'..='\u{202e}' // bidi embeddings and overrides
+                | '\u{2060}'..='\u{2069}' // word joiner, bidi isolates
+                | '\u{061c}' // Arabic letter mark
+                | '\u{feff}' // zero-width no-break space (BOM)
+        )
+}
+
+/// Text as it may be relayed: each character that [`is_unsafe_char`] is
+/// shown as an escape (`\u{1b}`), a tab as a space. Borrows when the text
+/// is clean already, which is nearly always.
+pub fn clean_text(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut clean = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\t' => clean.push(' '),
+            c if is_unsafe_char(c) => clean.extend(c.escape_unicode()),
+            c => clean.push(c),
+        }
+    }
+    Cow::Owned(clean)
+}
+
+/// Received bytes as a terminal may show them: like [`clean_text`], but
+/// keeping `\n` (and tabs), for a client printing what arrives in pieces.
+/// Bytes at the end that may begin a UTF-8 character cut by the read are
+/// left in `pending` for the next call.
+#[derive(Debug, Default)]
+pub struct SafeDisplay {
+    pending: Vec<u8>,
+}
+
+impl SafeDisplay {
+    /// Appends the displayable form of `bytes` (after what was pending) to `out`.
+    pub fn push(&mut self, bytes: &[u8], out: &mut String) {
+        self.pending.extend_from_slice(bytes);
+        let input = std::mem::take(&mut self.pending);
+        let mut chunks = input.utf8_chunks().peekable();
+        while let Some(chunk) = chunks.next() {
+            for c in chunk.valid().chars() {
+                match c {
+                    '\n' | '\t' => out.push(c),
+                    c if is_unsafe_char(c) => out.extend(c.escape_unicode()),
+                    c => out.push(c),
+                }
+            }
+            let invalid = chunk.invalid();
+            let last = chunks.peek().is_none();
+            // An invalid tail of under 4 bytes may be a character whose
+            // rest is in the next read: keep it. Elsewhere it is garbage.
+            if last && !invalid.is_empty() && input.ends_with(invalid) && invalid.len() < 4 {
+                self.pending.extend_from_slice(invalid);
+            } else if !invalid.is_empty() {
+                out.push(char::REPLACEMENT_CHARACTER);
+            }
+        }
+    }
+}
+
+/// The form of a name used to tell names apart: `Bob`, `BOB` and `bob` are
+/// one name, so that nobody can pass for someone else by case alone.
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameError {
     Empty,
     TooLong,
-    /// Whitespace, control characters and `:` are not allowed: a name with
+    /// Whitespace, control and formatting characters ([`is_unsafe_char`])
+    /// and `:` are not allowed: a name with
     /// `:` would make `NAME: TEXT` ambiguous. `*` and `/` may not start one,
     /// so that a name can never pass for a notice or a command.
     BadChar(char),
@@ -100,7 +187,7 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
     }
     match name
         .chars()
-        .find(|c| c.is_whitespace() || c.is_control() || *c == ':')
+        .find(|c| c.is_whitespace() || is_unsafe_char(*c) || *c == ':')
     {
         Some(bad) => Err(NameError::BadChar(bad)),
         None => Ok(()),
@@ -113,9 +200,10 @@ pub fn default_name(n: u64) -> String {
     format!("guest{n}")
 }
 
-/// `NAME: TEXT\n`, the line everyone else receives.
+/// `NAME: TEXT\n`, the line everyone else receives, with TEXT cleaned
+/// ([`clean_text`]).
 pub fn chat_line(name: &str, text: &str) -> String {
-    format!("{name}: {text}\n")
+    format!("{name}: {}\n", clean_text(text))
 }
 
 /// Appends `NAME: TEXT\n` to `out`: [`chat_line`] for many lines into one
@@ -123,13 +211,14 @@ pub fn chat_line(name: &str, text: &str) -> String {
 pub fn push_chat_line(out: &mut String, name: &str, text: &str) {
     out.push_str(name);
     out.push_str(": ");
-    out.push_str(text);
+    out.push_str(&clean_text(text));
     out.push('\n');
 }
 
-/// `* TEXT\n`, a line from the server itself.
+/// `* TEXT\n`, a line from the server itself. Cleaned too, as a notice
+/// may quote what a client sent.
 pub fn notice(text: impl fmt::Display) -> String {
-    format!("* {text}\n")
+    format!("* {}\n", clean_text(&text.to_string()))
 }
 
 /// Assembles lines from bytes that arrive in pieces of any size, and never
@@ -228,12 +317,49 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_and_bidi_overrides_are_escaped_in_text() {
+        assert!(matches!(clean_text("plain ünïcode"), Cow::Borrowed(_)));
+        assert_eq!(clean_text("a\x1b[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(clean_text("x\rbob: forged"), "x\\u{d}bob: forged");
+        assert_eq!(clean_text("nul\0 bel\x07"), "nul\\u{0} bel\\u{7}");
+        assert_eq!(clean_text("\u{202e}txt.exe"), "\\u{202e}txt.exe");
+        assert_eq!(clean_text("a\tb\u{85}"), "a b\\u{85}");
+    }
+
+    #[test]
+    fn names_with_control_or_bidi_characters_are_refused_and_compared_without_case() {
+        assert_eq!(
+            check_name("a\u{202e}b"),
+            Err(NameError::BadChar('\u{202e}'))
+        );
+        assert_eq!(check_name("a\x1bb"), Err(NameError::BadChar('\x1b')));
+        assert_eq!(
+            check_name("zero\u{200b}w"),
+            Err(NameError::BadChar('\u{200b}'))
+        );
+        assert_eq!(name_key("Bob"), name_key("bOB"));
+        assert_ne!(name_key("bob"), name_key("bobby"));
+    }
+
+    #[test]
+    fn safe_display_keeps_newlines_escapes_controls_and_joins_cut_characters() {
+        let mut display = SafeDisplay::default();
+        let mut out = String::new();
+        display.push(b"ann: \x1b[2Jhi\n caf\xc3", &mut out);
+        assert_eq!(out, "ann: \\u{1b}[2Jhi\n caf");
+        display.push(b"\xa9 \xff\n", &mut out);
+        assert_eq!(out, "ann: \\u{1b}[2Jhi\n café \u{fffd}\n");
+    }
+
+    #[test]
     fn chat_lines_have_the_contract_format() {
         assert_eq!(chat_line("ann", "hi there"), "ann: hi there\n");
         let mut out = String::from("bob: one\n");
         push_chat_line(&mut out, "bob", "two");
         assert_eq!(out, "bob: one\nbob: two\n");
         assert_eq!(notice("ann joined"), "* ann joined\n");
+        assert_eq!(chat_line("ann", "\x1b[2J"), "ann: \\u{1b}[2J\n");
+        assert_eq!(notice("bad \r"), "* bad \\u{d}\n");
     }
 
     #[test]

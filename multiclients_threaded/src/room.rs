@@ -1,28 +1,29 @@
 //! The registry every client thread shares: who is here, under which name,
-//! and the bounded queue (the *outbox*) that leads to each one's writer
-//! thread.
+//! and the outbox that leads to each one's writer thread.
 //!
 //! The registry sits behind one [`Mutex`], and the rule of this file is that
 //! nothing done while holding it can block on the network. Delivering a line
-//! is [`Outbox::put`] onto a bounded queue, which returns at once, whether
-//! the queue had room or not; the `write` to the socket happens later,
-//! on the receiver's own writer thread, with no lock held. Were we to write
-//! while holding the lock, one client that stops reading would fill its
-//! socket buffers, our `write` would block, and every other thread would wait
-//! for the lock: the whole room would freeze behind one stuck peer.
+//! is [`Outbox::put`], which returns at once; the `write` to the socket
+//! happens later, on the receiver's own writer thread, with no lock held.
+//! Were we to write while holding the lock, one client that stops reading
+//! would fill its socket buffers, our `write` would block, and every other
+//! thread would wait for the lock: the whole room would freeze behind one
+//! stuck peer.
 //!
-//! When an outbox is full, its client has fallen too far behind: it is
-//! removed, its socket is shut down, and the room gets a notice. Nobody else
-//! waits for it and nobody else loses a line.
-
+//! A delivery that leaves some outbox over its high-water mark returns a
+//! [`Pressure`]: the sender's thread waits on it *after* the lock is
+//! released (see `outbox.rs`), and stops reading its own socket meanwhile.
+//! Only the threads that read a client's input wait; writer threads and
+//! departures never do, so no thread can end up waiting for itself.
 use std::collections::BTreeMap;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use basic::log;
+use plumbing::log;
+use plumbing::trace::preview;
 
-use crate::outbox::Outbox;
-use crate::protocol::{NameError, check_name, default_name, notice, push_chat_line};
+use crate::outbox::{Behind, Budget, Outbox};
+use crate::protocol::{NameError, check_name, default_name, name_key, notice, push_chat_line};
 
 /// One line on its way to clients, shared: a broadcast allocates the line
 /// once, and each outbox holds a pointer to it (an `Arc` clone is a counter
@@ -36,27 +37,17 @@ pub type ClientId = u64;
 pub struct Member {
     pub name: String,
     pub peer: SocketAddr,
-    /// The sending end of this client's bounded queue.
+    /// The putting end of this client's outbox.
     outbox: Outbox,
-    /// A handle on the client's socket, used only to hang up on it.
-    stream: Arc<TcpStream>,
 }
 
 impl Member {
-    pub fn new(peer: SocketAddr, outbox: Outbox, stream: Arc<TcpStream>) -> Self {
+    pub fn new(peer: SocketAddr, outbox: Outbox) -> Self {
         Member {
             name: String::new(),
             peer,
             outbox,
-            stream,
         }
-    }
-
-    /// shutdown(Both) does not block: it wakes this client's reader (its
-    /// `read` returns 0) and its writer (a blocked `write` fails), so both
-    /// threads end and the connection closes.
-    fn hang_up(&self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
     }
 }
 
@@ -69,17 +60,20 @@ pub enum Leaving {
     Lost,
     /// It sent a line longer than the limit.
     LineTooLong,
-    /// It stopped reading: its outbox overflowed or a write timed out.
+    /// It read nothing for the stall timeout while lines waited for it.
     NotReading,
+    /// It never finished a first line within the first-line timeout.
+    Silent,
 }
 
 impl Leaving {
-    fn words(self) -> &'static str {
+    pub fn words(self) -> &'static str {
         match self {
             Leaving::Left => "left",
             Leaving::Lost => "left (connection lost)",
             Leaving::LineTooLong => "was disconnected (line too long)",
-            Leaving::NotReading => "was disconnected (not reading: too far behind)",
+            Leaving::NotReading => "was disconnected (stopped reading)",
+            Leaving::Silent => "was disconnected (sent no line after joining)",
         }
     }
 }
@@ -87,6 +81,30 @@ impl Leaving {
 /// The room is full: `--max-clients` are connected already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RoomFull(pub usize);
+
+/// The outboxes that one delivery left over their high-water mark, for the
+/// sender to wait on once it holds no lock (see [`Pressure::wait`]).
+#[must_use = "a sender must wait for the recipients it put behind"]
+pub struct Pressure {
+    behind: Vec<Behind>,
+    budget: Arc<Budget>,
+}
+
+impl Pressure {
+    /// Waits until every recipient this delivery put over its mark is under
+    /// it again (or gone), and the server as a whole is under its budget.
+    /// Meanwhile this thread reads nothing from its client: TCP slows it down.
+    pub fn wait(self) {
+        for recipient in &self.behind {
+            recipient.wait();
+        }
+        self.budget.wait_until_under();
+    }
+
+    /// Where waiting is not allowed (departures, writer threads): the lines
+    /// are queued all the same, only the sender does not wait.
+    pub fn ignore(self) {}
+}
 
 /// The clients present, by id. A `BTreeMap` keeps them in the order they
 /// joined (ids only grow), which is the order `/who` lists them in.
@@ -99,46 +117,35 @@ struct Registry {
 
 impl Registry {
     /// Queues `line` for every member except `skip`, without waiting.
-    /// Returns the members whose outbox was full (or whose writer is gone),
-    /// already removed from the room.
-    #[must_use]
-    fn deliver(&mut self, line: &Line, skip: Option<ClientId>) -> Vec<Member> {
-        let behind: Vec<ClientId> = self
-            .members
+    /// Returns the outboxes now over their mark, except `waiter`'s own
+    /// (a thread never waits for its own client).
+    fn deliver(&self, line: &Line, skip: Option<ClientId>, waiter: ClientId) -> Vec<Behind> {
+        self.members
             .iter()
             .filter(|(id, _)| Some(**id) != skip)
-            // put() never blocks: it fails when the client is too far
-            // behind, or when its writer thread has ended.
-            .filter(|(_, member)| member.outbox.put(line).is_err())
-            .map(|(id, _)| *id)
-            .collect();
-        // An empty Vec does not allocate: the usual case costs nothing.
-        behind
-            .iter()
-            .filter_map(|id| self.members.remove(id))
+            // put() never blocks and never refuses a line.
+            .filter_map(|(id, member)| Some((*id, member.outbox.put(line)?)))
+            .filter(|(id, _)| *id != waiter)
+            .map(|(_, behind)| behind)
             .collect()
     }
 
-    /// Queues `line` for one member only; returns it, removed, if it is
-    /// too far behind.
-    #[must_use]
-    fn tell(&mut self, id: ClientId, line: Line) -> Vec<Member> {
-        let full = match self.members.get(&id) {
-            Some(member) => member.outbox.put(&line).is_err(),
-            None => false,
-        };
-        match full {
-            true => self.members.remove(&id).into_iter().collect(),
-            false => Vec::new(),
+    /// Queues `line` for one member only. Its own thread asks (a reply, an
+    /// error): nobody waits for it.
+    fn tell(&self, id: ClientId, line: Line) {
+        if let Some(member) = self.members.get(&id) {
+            let _ = member.outbox.put(&line);
         }
     }
 
-    /// Names stay unique: `new` may not belong to anyone but `id`.
+    /// Names stay unique, whatever their case: `new` may not belong to
+    /// anyone but `id`.
     fn check_free(&self, id: ClientId, new: &str) -> Result<(), NameError> {
+        let key = name_key(new);
         match self
             .members
             .iter()
-            .any(|(other, m)| *other != id && m.name == new)
+            .any(|(other, m)| *other != id && name_key(&m.name) == key)
         {
             true => Err(NameError::Taken),
             false => Ok(()),
@@ -155,7 +162,10 @@ impl Registry {
     }
 
     fn is_taken(&self, name: &str) -> bool {
-        self.members.values().any(|member| member.name == name)
+        let key = name_key(name);
+        self.members
+            .values()
+            .any(|member| name_key(&member.name) == key)
     }
 
     /// The next `guestN` that nobody has taken (someone may have picked it
@@ -175,19 +185,34 @@ impl Registry {
 /// Every client thread holds an `Arc<Room>`.
 pub struct Room {
     registry: Mutex<Registry>,
+    budget: Arc<Budget>,
     max_clients: usize,
     join_notices: bool,
     log_messages: bool,
 }
 
+/// The longest chat line (in bytes) a log line shows before cutting it.
+const LOGGED_TEXT_BYTES: usize = 200;
+
 impl Room {
-    pub fn new(max_clients: usize, join_notices: bool, log_messages: bool) -> Self {
+    pub fn new(
+        max_clients: usize,
+        join_notices: bool,
+        log_messages: bool,
+        budget: Arc<Budget>,
+    ) -> Self {
         Room {
             registry: Mutex::default(),
+            budget,
             max_clients,
             join_notices,
             log_messages,
         }
+    }
+
+    /// The server's memory budget, for the outboxes of new members.
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
     }
 
     /// Takes the lock. No code panics while holding it, so a poisoned lock
@@ -197,61 +222,84 @@ impl Room {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn pressure(&self, behind: Vec<Behind>) -> Pressure {
+        Pressure {
+            behind,
+            budget: Arc::clone(&self.budget),
+        }
+    }
+
     /// Adds a client under a fresh default name, welcomes it and tells the
-    /// others. Returns its name, or [`RoomFull`].
-    pub fn join(&self, id: ClientId, mut member: Member) -> Result<String, RoomFull> {
+    /// others. Returns its name and the pressure of the join notice, or
+    /// [`RoomFull`], after queuing a notice that says so.
+    pub fn join(&self, id: ClientId, mut member: Member) -> Result<(String, Pressure), RoomFull> {
         let peer = member.peer;
         let (name, behind) = {
             let mut registry = self.lock();
             if registry.members.len() >= self.max_clients {
-                return Err(RoomFull(self.max_clients));
+                // The refusal goes out through the client's own writer,
+                // which ends when the member (and its outbox) is dropped.
+                let max = self.max_clients;
+                let full = format!(
+                    "sorry, the room is full ({max} of {max} places taken); try again later"
+                );
+                let _ = member.outbox.put(&Line::from(notice(full)));
+                return Err(RoomFull(max));
             }
             member.name = registry.free_default_name();
             let name = member.name.clone();
             let others = registry.members.len();
             registry.members.insert(id, member);
-            let mut behind = registry.tell(id, welcome(&name, others));
+            registry.tell(id, welcome(&name, others));
+            let mut behind = Vec::new();
             if self.join_notices {
                 let joined = Line::from(notice(format_args!("{name} joined")));
-                behind.extend(registry.deliver(&joined, Some(id)));
+                behind = registry.deliver(&joined, Some(id), id);
             }
             (name, behind)
-        }; // the lock is released here, before any logging or hanging up
+        }; // the lock is released here, before any logging or waiting
         log!("{peer}: joined as {name}");
-        self.drop_behind(behind);
-        Ok(name)
+        Ok((name, self.pressure(behind)))
     }
 
     /// Broadcasts `NAME: TEXT` for each of `texts` to everyone but the
-    /// sender, as one delivery: the lines that arrived in one `read` take
-    /// the lock once, make one allocation, and wake each writer once,
-    /// instead of once per line.
-    pub fn say(&self, id: ClientId, texts: &[String]) {
+    /// sender, as one delivery: the lines that arrived together take the
+    /// lock once, make one allocation, and wake each writer once, instead of
+    /// once per line.
+    pub fn say(&self, id: ClientId, texts: &[String]) -> Pressure {
         if texts.is_empty() {
-            return;
+            return self.pressure(Vec::new());
         }
-        let (peer, line, behind) = {
-            let mut registry = self.lock();
+        let (peer, name, behind) = {
+            let registry = self.lock();
             let Some(member) = registry.members.get(&id) else {
-                return; // hung up on a moment ago; its last lines go nowhere
+                // Disconnected a moment ago: its last lines go nowhere.
+                return self.pressure(Vec::new());
             };
-            let (peer, line) = (member.peer, Line::from(chat_lines(&member.name, texts)));
-            let behind = registry.deliver(&line, Some(id));
-            (peer, line, behind)
+            let line = Line::from(chat_lines(&member.name, texts));
+            let behind = registry.deliver(&line, Some(id), id);
+            (member.peer, member.name.clone(), behind)
         };
         if self.log_messages {
-            line.lines().for_each(|said| log!("{peer}: {said}"));
+            // Logged as received, escaped: a client's bytes never reach the
+            // operator's terminal as they are (see `plumbing::trace::preview`).
+            for text in texts {
+                log!(
+                    "{peer}: {name}: {}",
+                    preview(text.as_bytes(), LOGGED_TEXT_BYTES)
+                );
+            }
         }
-        self.drop_behind(behind);
+        self.pressure(behind)
     }
 
     /// `/nick NAME`: renames and tells everyone (the renamed client too, as
     /// confirmation), or tells only this client why not.
-    pub fn rename(&self, id: ClientId, new: &str) {
+    pub fn rename(&self, id: ClientId, new: &str) -> Pressure {
         let (peer, result, behind) = {
             let mut registry = self.lock();
             let Some(peer) = registry.members.get(&id).map(|member| member.peer) else {
-                return; // hung up on a moment ago
+                return self.pressure(Vec::new()); // disconnected a moment ago
             };
             let result = check_name(new)
                 .and_then(|()| registry.check_free(id, new))
@@ -259,74 +307,60 @@ impl Room {
             let behind = match &result {
                 Ok(old) => {
                     let renamed = notice(format_args!("{old} is now known as {new}"));
-                    registry.deliver(&Line::from(renamed), None)
+                    registry.deliver(&Line::from(renamed), None, id)
                 }
-                Err(err) => registry.tell(id, notice(format_args!("cannot rename: {err}")).into()),
+                Err(err) => {
+                    registry.tell(id, notice(format_args!("cannot rename: {err}")).into());
+                    Vec::new()
+                }
             };
             (peer, result, behind)
         };
         match result {
             Ok(old) => log!("{peer}: {old} is now known as {new}"),
-            Err(err) => log!("{peer}: /nick {new:?} refused: {err}"),
+            Err(err) => log!(
+                "{peer}: /nick {} refused: {err}",
+                preview(new.as_bytes(), 60)
+            ),
         }
-        self.drop_behind(behind);
+        self.pressure(behind)
     }
 
     /// `/who`: the names present, in the order they joined, to this client.
     pub fn who(&self, id: ClientId) {
-        let behind = {
-            let mut registry = self.lock();
-            let names: Vec<&str> = registry.members.values().map(|m| m.name.as_str()).collect();
-            let list = notice(format_args!("here ({}): {}", names.len(), names.join(", ")));
-            registry.tell(id, list.into())
-        };
-        self.drop_behind(behind);
+        let registry = self.lock();
+        let names: Vec<&str> = registry.members.values().map(|m| m.name.as_str()).collect();
+        let list = notice(format_args!("here ({}): {}", names.len(), names.join(", ")));
+        registry.tell(id, list.into());
     }
 
     /// A notice to one client only (errors, help).
     pub fn tell(&self, id: ClientId, text: &str) {
-        let behind = self.lock().tell(id, notice(text).into());
-        self.drop_behind(behind);
+        self.lock().tell(id, notice(text).into());
     }
 
     /// Removes a client, if it is still here, and tells the others why.
     /// Both of a client's threads may call this; only the first one counts,
-    /// and only it gets `true`.
+    /// and only it gets `true`. Never waits: the writer thread calls it too.
     pub fn leave(&self, id: ClientId, why: Leaving) -> bool {
         let gone = self.lock().members.remove(&id);
+        // Dropping the member drops its `Outbox`: its writer sends what is
+        // queued, then finishes.
         let Some(member) = gone else {
             return false;
         };
-        let behind = self.announce_departure(member, why);
-        self.drop_behind(behind);
-        true
-    }
-
-    /// The members a delivery found too far behind are already out of the
-    /// registry: hang up on each and tell the room. That notice is itself a
-    /// delivery, which may find more clients behind, hence the loop.
-    fn drop_behind(&self, mut behind: Vec<Member>) {
-        while let Some(member) = behind.pop() {
-            member.hang_up();
-            behind.extend(self.announce_departure(member, Leaving::NotReading));
-        }
-    }
-
-    /// Logs a departure and tells the room; returns the members that this
-    /// notice found too far behind (for [`Room::drop_behind`]).
-    #[must_use]
-    fn announce_departure(&self, member: Member, why: Leaving) -> Vec<Member> {
         log!("{}: {} {}", member.peer, member.name, why.words());
         let always = matches!(why, Leaving::NotReading | Leaving::LineTooLong);
-        if !(self.join_notices || always) {
-            return Vec::new();
+        if self.join_notices || always {
+            let line = Line::from(notice(format_args!("{} {}", member.name, why.words())));
+            let behind = self.lock().deliver(&line, None, id);
+            self.pressure(behind).ignore();
         }
-        let line = Line::from(notice(format_args!("{} {}", member.name, why.words())));
-        self.lock().deliver(&line, None)
+        true
     }
 }
 
-/// `NAME: TEXT\n` for each text, in one buffer of the right size.
+/// `NAME: TEXT\n` for each text, in one buffer of about the right size.
 fn chat_lines(name: &str, texts: &[String]) -> String {
     let len = texts.iter().map(|text| name.len() + text.len() + 3).sum();
     let mut lines = String::with_capacity(len);

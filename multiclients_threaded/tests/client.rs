@@ -7,9 +7,9 @@ use std::io::{BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
 
-use basic::testing::{SharedOutput, connect, start_server};
 use common::{Chat, quiet, start};
 use multiclients_threaded::client;
+use plumbing::testing::{SharedOutput, connect, start_server};
 
 #[test]
 fn piped_lines_are_sent_under_the_chosen_name_and_the_client_quits_at_the_end() {
@@ -68,4 +68,26 @@ fn the_client_fails_saying_so_when_the_server_closes_first() {
     let err = client::run(connect(addr), None, input, output.clone()).unwrap_err();
     assert_eq!(err.to_string(), "the server closed the connection");
     assert_eq!(output.contents(), b"* going away\n");
+}
+
+#[test]
+fn the_client_shows_control_characters_from_the_server_escaped() {
+    let (addr, _server) = start_server(|listener: TcpListener| {
+        let (mut stream, _) = listener.accept()?;
+        // A hostile (or careless) server: clear the screen, move the cursor
+        // home, a bidi override, and a UTF-8 character cut across writes.
+        stream.write_all("\x1b[2J\rmallory: hi \u{202e}".as_bytes())?;
+        stream.write_all(b"\xc3")?;
+        stream.flush()?;
+        stream.write_all(b"\xa9\n")?;
+        Ok(())
+    });
+    let (_typing, silence) = mpsc::channel();
+    let output = SharedOutput::default();
+    let input = BufReader::new(Silent(silence));
+    let _ = client::run(connect(addr), None, input, output.clone());
+    assert_eq!(
+        String::from_utf8(output.contents()).unwrap(),
+        "\\u{1b}[2J\\u{d}mallory: hi \\u{202e}é\n"
+    );
 }

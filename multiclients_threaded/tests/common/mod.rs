@@ -8,8 +8,8 @@ pub mod naive;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use basic::testing::start_server;
 use multiclients_threaded::server::{self, ServerOptions};
+use plumbing::testing::start_server;
 
 /// Starts the lesson's server with `options`; returns its address.
 pub fn start(options: ServerOptions) -> SocketAddr {
@@ -25,7 +25,7 @@ pub fn quiet() -> ServerOptions {
 }
 
 /// One chat connection. Every read has the timeout of
-/// [`basic::testing::connect`], so a missing line fails the test.
+/// [`plumbing::testing::connect`], so a missing line fails the test.
 pub struct Chat {
     pub stream: TcpStream,
     reader: BufReader<TcpStream>,
@@ -35,7 +35,7 @@ pub struct Chat {
 
 impl Chat {
     pub fn connect(addr: SocketAddr) -> Chat {
-        let stream = basic::testing::connect(addr);
+        let stream = plumbing::testing::connect(addr);
         let reader = BufReader::new(stream.try_clone().expect("clone the socket"));
         Chat {
             stream,
@@ -105,5 +105,28 @@ impl Chat {
             Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => rest,
             Err(err) => panic!("expected the server to close; got {rest:?}, then: {err}"),
         }
+    }
+}
+
+impl Chat {
+    /// Reads until each of `senders` delivered `count` lines `NAME: K`,
+    /// with K counting up from 0 for each sender (once each, in order);
+    /// returns the notices seen on the way.
+    pub fn expect_numbered(&mut self, senders: &[&str], count: usize) -> Vec<String> {
+        let mut next = vec![0usize; senders.len()];
+        let mut notices = Vec::new();
+        while next.iter().any(|n| *n < count) {
+            let line = self.line();
+            if line.starts_with("* ") {
+                notices.push(line);
+                continue;
+            }
+            let (name, k) = line.trim_end().split_once(": ").expect("NAME: TEXT");
+            let from = senders.iter().position(|s| *s == name);
+            let from = from.unwrap_or_else(|| panic!("a line from {name:?}: {line:?}"));
+            assert_eq!(k, next[from].to_string(), "from {name}");
+            next[from] += 1;
+        }
+        notices
     }
 }

@@ -1,6 +1,7 @@
 //! Deliberately broken chat servers, for showing that `check` catches them.
 //! Both write to sockets while holding the lock of the shared registry: the
-//! bug this lesson's design avoids. One also echoes every line to its sender.
+//! bug this lesson's design avoids. One also echoes every line to its sender
+//! and relays control characters raw.
 //! Otherwise they follow the protocol, so `check` passes their other checks.
 
 use std::io::{self, Read, Write};
@@ -21,7 +22,8 @@ pub fn holds_the_lock_while_writing(listener: TcpListener) -> anyhow::Result<()>
     serve_all(listener, false)
 }
 
-/// Also sends each line back to its sender.
+/// Also sends each line back to its sender, and relays text raw (control
+/// characters included), as a first chat server usually does.
 pub fn echoes_to_the_sender(listener: TcpListener) -> anyhow::Result<()> {
     serve_all(listener, true)
 }
@@ -110,7 +112,12 @@ fn act(line: &str, id: u64, room: &Room, echo: bool) -> bool {
     match parse(line) {
         Request::Say(text) => {
             let skip = if echo { None } else { Some(id) };
-            broadcast(room, skip, &chat_line(&name_of(room, id), text));
+            let line = match echo {
+                // Text as it came, control characters and all.
+                true => format!("{}: {text}\n", name_of(room, id)),
+                false => chat_line(&name_of(room, id), text),
+            };
+            broadcast(room, skip, &line);
         }
         Request::Nick(new) => rename(room, id, new),
         Request::Who => {

@@ -2,6 +2,7 @@
 //! `--trace` and `check` read the same in every folder (see the contract).
 //! Each lesson's `main.rs` flattens these into its own subcommands.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,19 +20,36 @@ pub struct Endpoint<const PORT: u16> {
     pub port: u16,
 }
 
-/// `--trace`: print each socket call on stderr as it happens.
+/// `--trace`: print each socket call on stderr as it happens; `--diagram`
+/// and `--trace-to`: keep them for a sequence diagram.
 #[derive(Args, Debug, Clone)]
 pub struct Trace {
     /// Print each socket call (socket, bind, listen, accept, read, write, shutdown, close) on stderr.
     #[arg(long)]
     pub trace: bool,
+    /// When the program exits, draw its socket calls as a sequence diagram in FILE (SVG: open it
+    /// in a browser). Example: --diagram server.svg
+    #[arg(long, value_name = "FILE")]
+    pub diagram: Option<PathBuf>,
+    /// Record each socket call with its time in FILE, to draw both sides together:
+    /// `cargo run -p basic -- diagram server.events client.events -o session.svg`.
+    #[arg(long, value_name = "FILE", conflicts_with = "diagram")]
+    pub trace_to: Option<PathBuf>,
 }
 
 impl Trace {
-    /// Turns tracing on for the process if `--trace` was given.
+    /// Turns tracing on for the process as the options say.
     pub fn apply(&self) {
         if self.trace {
             crate::trace::enable();
+        }
+        // The side a diagram names is the subcommand: `server` or `client`.
+        let side = std::env::args().nth(1).unwrap_or_else(|| "process".into());
+        if let Some(path) = &self.diagram {
+            crate::trace::record(&side, crate::recording::RecordTo::Diagram(path.clone()));
+        }
+        if let Some(path) = &self.trace_to {
+            crate::trace::record(&side, crate::recording::RecordTo::Events(path.clone()));
         }
     }
 }
@@ -40,7 +58,7 @@ impl Trace {
 #[derive(Args, Debug, Clone)]
 pub struct Backlog {
     /// Length of the listen queue (the operating system may cap it).
-    #[arg(long, default_value_t = crate::net::DEFAULT_BACKLOG)]
+    #[arg(long, default_value_t = crate::DEFAULT_BACKLOG)]
     pub backlog: i32,
 }
 
@@ -93,8 +111,16 @@ pub fn parse<T: clap::Parser>() -> T {
 
 /// Runs a lesson's `main` body, printing any error as one line with a hint
 /// (never a backtrace), and turns the outcome into the exit status.
+///
+/// Before it returns, the log and trace lines still waiting for the console
+/// are written (bounded in time: see [`crate::console::flush`]).
 pub fn exit_with(run: impl FnOnce() -> anyhow::Result<bool>) -> ExitCode {
-    match run() {
+    let outcome = run();
+    if let Err(err) = crate::recording::finish() {
+        eprintln!("error: cannot write the diagram or trace file: {err}");
+    }
+    crate::console::flush();
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(err) => {

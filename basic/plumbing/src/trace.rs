@@ -5,22 +5,45 @@
 //! - [`trace!`](macro@crate::trace): with `--trace`, each socket call as it happens, on
 //!   **stderr**, so that a student can watch the lifecycle of a connection.
 //!
-//! Both ignore errors from the terminal: a server must not crash because the
-//! pipe its log went to was closed (`println!` would panic there).
+//! Neither waits for the terminal: a slow or paused console must not slow
+//! the server, and a closed one must not crash it (`println!` would panic
+//! there). [`console`](crate::console) explains how.
 
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+static PRINTING: AtomicBool = AtomicBool::new(false);
+/// Printing or recording: what `trace!` checks first, so that tracing off
+/// costs one atomic load.
 static TRACING: AtomicBool = AtomicBool::new(false);
 static LOGGING: AtomicBool = AtomicBool::new(true);
 
 /// Turns on `--trace` output for the whole process.
 pub fn enable() {
+    PRINTING.store(true, Ordering::Relaxed);
     TRACING.store(true, Ordering::Relaxed);
 }
 
-/// Whether `--trace` is on.
+/// Whether `trace!` has anything to do (print or record).
 pub fn enabled() -> bool {
     TRACING.load(Ordering::Relaxed)
+}
+
+/// What `trace!` calls: prints the line with `--trace`, records it with
+/// `--diagram` or `--trace-to`.
+pub fn emit(args: fmt::Arguments<'_>) {
+    if PRINTING.load(Ordering::Relaxed) {
+        crate::console::trace().line(format_args!("trace: {args}"));
+    }
+    crate::recording::add(args);
+}
+
+/// Records every traced call of this process as `side` (`server`,
+/// `client`) into `to` (see [`recording`](crate::recording)).
+pub fn record(side: &str, to: crate::recording::RecordTo) {
+    if crate::recording::start(side, to) {
+        TRACING.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Turns off [`log!`](crate::log) output for the whole process: tests that
@@ -35,27 +58,30 @@ pub fn logging() -> bool {
     LOGGING.load(Ordering::Relaxed)
 }
 
-/// Prints one event line on stdout, e.g. `log!("client connected: {peer}")`.
+/// Adds one event line to the log on stdout, e.g.
+/// `log!("client connected: {peer}")`. It never waits for the console: the
+/// line goes to a bounded buffer that a writer thread drains (see
+/// [`console`](crate::console)), and is skipped, and counted, when the
+/// console is too far behind.
 #[macro_export]
 macro_rules! log {
     ($($arg:tt)*) => {
         if $crate::trace::logging() {
-            use ::std::io::Write as _;
-            let mut stdout = ::std::io::stdout().lock();
-            let _ = writeln!(stdout, $($arg)*);
-            let _ = stdout.flush();
+            $crate::console::log().line(format_args!($($arg)*));
         }
     };
 }
 
 /// With `--trace`, prints one socket call on stderr, e.g.
-/// `trace!("accept() -> {peer}")`. Costs one atomic load when tracing is off.
+/// `trace!("accept() -> {peer}")`, through the same kind of buffer as
+/// [`log!`](crate::log); with `--diagram` or `--trace-to`, records it for a
+/// sequence diagram ([`diagram`](crate::diagram)). Costs one atomic load
+/// when tracing is off.
 #[macro_export]
 macro_rules! trace {
     ($($arg:tt)*) => {
         if $crate::trace::enabled() {
-            use ::std::io::Write as _;
-            let _ = writeln!(::std::io::stderr().lock(), "trace: {}", format_args!($($arg)*));
+            $crate::trace::emit(format_args!($($arg)*));
         }
     };
 }

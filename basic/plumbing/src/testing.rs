@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -20,8 +20,7 @@ pub fn loopback_listener() -> TcpListener {
     // Whoever asks for a listener runs a server in this process: its event
     // log would only flood the test output.
     crate::trace::silence_logs();
-    crate::net::listen_on(([127, 0, 0, 1], 0).into(), crate::net::DEFAULT_BACKLOG)
-        .expect("cannot listen on 127.0.0.1:0")
+    TcpListener::bind("127.0.0.1:0").expect("cannot listen on 127.0.0.1:0")
 }
 
 /// Runs `serve` on a thread with a fresh loopback listener; returns the
@@ -51,7 +50,13 @@ pub fn join_within<T: Send + 'static>(handle: JoinHandle<T>) -> T {
 /// Connects with read and write timeouts of [`TEST_TIMEOUT`].
 pub fn connect(addr: SocketAddr) -> TcpStream {
     let stream =
-        crate::net::connect_within(addr, TEST_TIMEOUT).expect("cannot connect to the test server");
+        TcpStream::connect_timeout(&addr, TEST_TIMEOUT).expect("cannot connect to the test server");
+    stream
+        .set_read_timeout(Some(TEST_TIMEOUT))
+        .expect("set a read timeout");
+    stream
+        .set_write_timeout(Some(TEST_TIMEOUT))
+        .expect("set a write timeout");
     stream.set_nodelay(true).expect("set TCP_NODELAY");
     stream
 }
@@ -115,7 +120,7 @@ impl ServerProcess {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|err| panic!("cannot start {binary}: {err}"));
-        let lines = forward_lines(child.stdout.take().expect("piped stdout"));
+        let lines = forward_lines(BufReader::new(child.stdout.take().expect("piped stdout")));
         let first = lines.recv_timeout(TEST_TIMEOUT).unwrap_or_else(|_| {
             let _ = child.kill();
             panic!("{binary} {args:?} printed no first line within {TEST_TIMEOUT:?}")
@@ -155,16 +160,78 @@ impl Drop for ServerProcess {
     }
 }
 
-fn forward_lines(stdout: ChildStdout) -> mpsc::Receiver<String> {
+fn forward_lines(stdout: impl BufRead + Send + 'static) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in stdout.lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
                 break;
             }
         }
     });
     rx
+}
+
+/// Runs `binary args` as a server whose stdout is a pipe that nobody reads
+/// (a paused terminal, `| less`, Ctrl-S) while `drive` talks to it, so
+/// `drive` must find it serving in full. Then reads its stdout again and
+/// waits for the line that says how many log lines were skipped.
+///
+/// `drive` must make the server log well past what the pipe (64 KiB on
+/// Linux) and the server's own log buffer hold.
+pub fn assert_serves_with_an_unread_console(
+    binary: &str,
+    args: &[&str],
+    drive: impl FnOnce(SocketAddr),
+) -> ServerProcess {
+    let mut child = Command::new(binary)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {binary}: {err}"));
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    // Read the first line on a thread, to bound the wait, and take the
+    // reader back: from then on nobody reads the pipe.
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut first = String::new();
+        let _ = stdout.read_line(&mut first);
+        let _ = tx.send((first, stdout));
+    });
+    let Ok((first, stdout)) = rx.recv_timeout(TEST_TIMEOUT) else {
+        let _ = child.kill();
+        panic!("{binary} {args:?} printed no first line within {TEST_TIMEOUT:?}");
+    };
+    let addr = first
+        .trim_end()
+        .strip_prefix("listening on ")
+        .and_then(|addr| addr.parse().ok())
+        .unwrap_or_else(|| panic!("first line should be `listening on ADDR`, was {first:?}"));
+    drive(addr);
+    let server = ServerProcess {
+        child,
+        addr,
+        lines: forward_lines(stdout),
+    };
+    let note = server.expect_line("log lines skipped: the console is slower than the server");
+    assert!(note.starts_with('('), "{note}");
+    server
+}
+
+/// Sends `rounds` one-byte messages over one connection, each echoed before
+/// the next: a server that logs every read logs `rounds` lines.
+pub fn echo_round_trips(addr: SocketAddr, rounds: usize) -> TcpStream {
+    let mut stream = connect(addr);
+    let mut echo = [0u8; 1];
+    for round in 0..rounds {
+        stream.write_all(b"x").expect("send one byte");
+        stream
+            .read_exact(&mut echo)
+            .unwrap_or_else(|err| panic!("no echo for round {round}: {err}"));
+        assert_eq!(&echo, b"x");
+    }
+    stream
 }
 
 /// What a finished command printed, and how it exited.
@@ -269,4 +336,60 @@ fn wait_within(child: &mut Child, timeout: Duration) -> ExitStatus {
         }
         thread::sleep(Duration::from_millis(5)); // polling for exit, not synchronising
     }
+}
+
+/// Starts one of the C reference servers (the yardsticks that benchmarks
+/// compare against), building it first with the system's C compiler.
+///
+/// The sources are looked for in `$SOCKET_LESSONS_REFERENCE`, else in
+/// `../shared/reference/` beside the workspace. Returns `None`, after saying
+/// why on stderr, where there is no source, no compiler, or the build
+/// fails: a benchmark then reports its own figures without the ratio.
+pub fn start_reference_server(source_name: &str, args: &[&str]) -> Option<ServerProcess> {
+    // This crate sits in basic/plumbing/: the workspace is two folders up.
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let folder = std::env::var_os("SOCKET_LESSONS_REFERENCE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace.join("../shared/reference"));
+    let source = folder.join(source_name);
+    if !source.exists() {
+        eprintln!(
+            "note: no reference server at {} (set SOCKET_LESSONS_REFERENCE to its folder); \
+             reporting this server's figures alone",
+            source.display()
+        );
+        return None;
+    }
+    let binary = std::env::temp_dir().join(format!(
+        "socket-lessons-{}",
+        source_name.trim_end_matches(".c")
+    ));
+    let built = Command::new("cc")
+        .args(["-O2", "-Wall", "-o"])
+        .arg(&binary)
+        .arg(&source)
+        .status();
+    if !matches!(built, Ok(status) if status.success()) {
+        eprintln!(
+            "note: cannot build {} with `cc` ({built:?}); reporting this server's figures alone",
+            source.display()
+        );
+        return None;
+    }
+    Some(ServerProcess::start(binary.to_str()?, args))
+}
+
+/// The machine a benchmark ran on, for its report: cores and CPU model.
+pub fn machine() -> String {
+    let cores = thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split(':').nth(1))
+                .map(|model| model.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    format!("{cores} cores, {model}")
 }

@@ -112,9 +112,13 @@ impl<'a> Checklist<'a> {
     }
 }
 
-/// Bytes as a check failure shows them: escaped, cut, with their length.
+/// How many bytes of an answer a failure line shows before it cuts.
+pub const SHOWN_BYTES: usize = 200;
+
+/// Bytes as a check failure shows them: escaped, cut after [`SHOWN_BYTES`],
+/// with their length.
 pub fn show(bytes: &[u8]) -> String {
-    format!("{} ({} bytes)", preview(bytes, 60), bytes.len())
+    format!("{} ({} bytes)", preview(bytes, SHOWN_BYTES), bytes.len())
 }
 
 /// Where `got` first departs from `expected`, shown around that byte, for
@@ -208,6 +212,9 @@ fn read_up_to(
                 got.extend_from_slice(&buf[..n]);
                 if let Some(at) = first_difference(&got[start..], &expected[start..]) {
                     let at = start + at;
+                    // Show the whole answer, not just the part as long as
+                    // the expected one: "Hello Good morning", not "Hello Good mor".
+                    read_what_follows(stream, &mut got);
                     return Err((
                         got,
                         format!("which differs from the expected bytes at byte {at}"),
@@ -220,6 +227,25 @@ fn read_up_to(
         }
     }
     Ok(got)
+}
+
+/// How much more of a wrong answer a failure shows, at most.
+const MORE_TO_SHOW: usize = 4096;
+/// How long a wrong answer may pause before the rest of it is not waited for.
+const PAUSE_IN_AN_ANSWER: Duration = Duration::from_millis(200);
+
+/// After a wrong answer, reads what the server sends right after it
+/// (bounded in bytes and time), so the failure shows the answer whole.
+fn read_what_follows(mut stream: &TcpStream, got: &mut Vec<u8>) {
+    let _ = stream.set_read_timeout(Some(PAUSE_IN_AN_ANSWER));
+    let mut buf = [0u8; 1024];
+    let limit = got.len() + MORE_TO_SHOW;
+    while got.len() < limit {
+        match stream.read(&mut buf) {
+            Ok(n) if n > 0 => got.extend_from_slice(&buf[..n.min(limit - got.len())]),
+            _ => break,
+        }
+    }
 }
 
 /// Expects exactly `expected` to arrive within `timeout`; `sent` says, for
