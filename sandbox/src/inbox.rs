@@ -98,6 +98,18 @@ impl Inbox {
         }
     }
 
+    /// At the end of the input (the client closed): the last line, which
+    /// never got its `\n`, if any bytes of it came.
+    pub fn last_line(&mut self) -> Option<std::ops::Range<usize>> {
+        if self.is_empty() {
+            return None;
+        }
+        let line = self.start..self.bytes.len();
+        self.start = self.bytes.len();
+        self.scanned = 0;
+        Some(line)
+    }
+
     /// The bytes of a range [`Inbox::next_line`] returned.
     pub fn line(&self, range: std::ops::Range<usize>) -> &[u8] {
         &self.bytes[range]
@@ -158,6 +170,16 @@ mod tests {
         assert_eq!(lines(&mut inbox), ["!"]);
         inbox.release();
         assert_eq!(inbox.capacity(), 0);
+    }
+
+    #[test]
+    fn a_last_line_without_its_end_can_still_be_taken() {
+        let mut inbox = Inbox::default();
+        read(&mut inbox, b"one\nlast words");
+        assert_eq!(lines(&mut inbox), ["one"]);
+        let last = inbox.last_line().unwrap();
+        assert_eq!(inbox.line(last), b"last words");
+        assert_eq!(inbox.last_line(), None);
     }
 
     #[test]

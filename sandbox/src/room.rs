@@ -305,9 +305,10 @@ pub struct Room<S> {
     /// Ordered by id, that is by arrival: the naive loop tries clients, and
     /// a broadcast reaches them, in the order they joined.
     clients: BTreeMap<ClientId, Client<S>>,
-    /// Who holds each name. A name is free again as soon as its client is
-    /// doomed, so that a client that lost its connection can come back
-    /// under the same name right away.
+    /// Who holds each name, keyed by [`protocol::name_key`] (lower case:
+    /// `Bob` and `bob` are one name). A name is free again as soon as its
+    /// client is doomed, so that a client that lost its connection can come
+    /// back under the same name right away.
     names: HashMap<String, ClientId>,
     options: Options,
     guests: u64,
@@ -429,7 +430,7 @@ impl<S: Connection> Room<S> {
             "{peer} joined as {name} ({} connected)",
             self.clients.len() + 1
         );
-        self.names.insert(name.clone(), id);
+        self.names.insert(protocol::name_key(&name), id);
         let client = Client {
             stream,
             peer,
@@ -481,7 +482,7 @@ impl<S: Connection> Room<S> {
             self.guests += 1;
             let name = protocol::default_name(self.guests);
             // Someone may have taken `guest7` with /nick: skip to the next.
-            if !self.names.contains_key(&name) {
+            if !self.names.contains_key(&protocol::name_key(&name)) {
                 return name;
             }
         }
@@ -522,8 +523,12 @@ impl<S: Connection> Room<S> {
                 }
                 // Nothing more for now: the readiness loop will hear when there is.
                 Ok(Arrived::Empty) => return got_bytes,
-                // 0 bytes: the client closed its side (FIN). Not an error.
-                Ok(Arrived::Closed) => return !self.doom(id, Leaving::Closed),
+                // 0 bytes: the client closed its side (FIN). Not an error;
+                // a last line without its `\n` still counts.
+                Ok(Arrived::Closed) => {
+                    self.handle_last_line(id);
+                    return !self.doom(id, Leaving::Closed);
+                }
                 Err(err) => return !self.doom(id, Leaving::Lost(err.to_string())),
             }
         }
@@ -531,6 +536,20 @@ impl<S: Connection> Room<S> {
 
     fn live_client(&mut self, id: ClientId) -> Option<&mut Client<S>> {
         self.clients.get_mut(&id).filter(|c| c.leaving.is_none())
+    }
+
+    /// The client closed after a line without `\n` (`printf 'hi' | nc`):
+    /// that line is delivered like any other.
+    fn handle_last_line(&mut self, id: ClientId) {
+        let Some(client) = self.live_client(id) else {
+            return;
+        };
+        let mut inbox = std::mem::take(&mut client.inbox);
+        if let Some(line) = inbox.last_line() {
+            let line = inbox.line(line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            self.handle_line(id, &protocol::decode_line(line));
+        }
     }
 
     /// Handles the complete lines in `id`'s inbox, one at a time, while the
@@ -593,7 +612,8 @@ impl<S: Connection> Room<S> {
             }
             Request::Unknown(command) => {
                 let text = format!(
-                    "unknown command {command}; try /nick NAME, /who, /me ACTION, /msg NAME TEXT or /quit"
+                    "unknown command {}; try /nick NAME, /who, /me ACTION, /msg NAME TEXT or /quit",
+                    protocol::clean_text(command)
                 );
                 self.queue_for(id, &protocol::notice(text));
             }
@@ -615,11 +635,13 @@ impl<S: Connection> Room<S> {
     }
 
     fn rename(&mut self, id: ClientId, new: &str) {
+        let key = protocol::name_key(new);
         let checked = protocol::check_name(new).and_then(|()| {
-            if self.names.contains_key(new) {
-                Err(NameError::Taken)
-            } else {
-                Ok(())
+            // Taken by someone else whatever the case (a client may change
+            // the case of its own name).
+            match self.names.get(&key) {
+                Some(&holder) if holder != id => Err(NameError::Taken),
+                _ => Ok(()),
             }
         });
         if let Err(why) = checked {
@@ -634,8 +656,8 @@ impl<S: Connection> Room<S> {
         };
         let old = std::mem::replace(&mut client.name, new.to_string());
         log!("{} renamed {old} -> {new}", client.peer);
-        self.names.remove(&old);
-        self.names.insert(new.to_string(), id);
+        self.names.remove(&protocol::name_key(&old));
+        self.names.insert(key, id);
         self.queue_for(id, &protocol::notice(format!("you are now {new}")));
         self.broadcast(Some(id), &protocol::notice(format!("{old} is now {new}")));
     }
@@ -651,7 +673,8 @@ impl<S: Connection> Room<S> {
             self.queue_for(id, &protocol::notice("/me needs an action: /me waves"));
             return;
         }
-        let line = protocol::notice(format!("{} {}", client.name, action.trim()));
+        let action = protocol::clean_text(action.trim());
+        let line = protocol::notice(format!("{} {action}", client.name));
         self.broadcast(None, &line);
         // STUB: let text = format!("/me {action}: exercise 7 is not done yet");
         // STUB: self.queue_for(id, &protocol::notice(text));
@@ -672,7 +695,7 @@ impl<S: Connection> Room<S> {
             self.queue_for(id, &protocol::notice("usage: /msg NAME TEXT"));
             return;
         }
-        let Some(&target) = self.names.get(to) else {
+        let Some(&target) = self.names.get(&protocol::name_key(to)) else {
             self.queue_for(
                 id,
                 &protocol::notice(format!("nobody here is called {to:?}")),
@@ -684,6 +707,7 @@ impl<S: Connection> Room<S> {
         };
         let line = protocol::chat_line(&format!("{} (private)", sender.name), text);
         self.queue_for(target, &line);
+        let text = protocol::clean_text(text);
         self.queue_for(id, &protocol::notice(format!("to {to}: {text}")));
         // STUB: let text = format!("/msg {message}: exercise 8 is not done yet");
         // STUB: self.queue_for(id, &protocol::notice(text));
@@ -691,7 +715,10 @@ impl<S: Connection> Room<S> {
     }
 
     fn who(&mut self, id: ClientId) {
-        let mut names: Vec<&str> = self.names.keys().map(String::as_str).collect();
+        let mut names: Vec<&str> = (self.names.values())
+            .filter_map(|holder| self.clients.get(holder))
+            .map(|client| client.name.as_str())
+            .collect();
         names.sort_unstable();
         let shown = names.len().min(MAX_WHO_NAMES);
         let mut text = format!("here ({}): {}", names.len(), names[..shown].join(", "));
@@ -1004,8 +1031,9 @@ impl<S: Connection> Room<S> {
     /// Frees `name` if `id` still holds it (someone else may have taken it
     /// since `id` was doomed).
     fn release_name(&mut self, name: &str, id: ClientId) {
-        if self.names.get(name) == Some(&id) {
-            self.names.remove(name);
+        let key = protocol::name_key(name);
+        if self.names.get(&key) == Some(&id) {
+            self.names.remove(&key);
         }
     }
 

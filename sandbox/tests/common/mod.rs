@@ -714,3 +714,50 @@ pub fn out_of_file_descriptors_accept_fails_is_logged_and_the_server_goes_on(eve
         "{count}"
     );
 }
+
+/// Lesson 3's protocol rules, kept by the room: names are one whatever
+/// their case (`/msg` finds them so too), text that could act on a
+/// terminal is shown escaped, and a last line without `\n` still arrives.
+pub fn names_ignore_case_text_is_escaped_and_a_last_line_arrives(event_loop: EventLoop) {
+    let addr = start(
+        event_loop,
+        Options {
+            join_notices: false,
+            ..Options::default()
+        },
+    );
+    let mut alice = Chatter::join(addr);
+    let mut bob = Chatter::join(addr);
+    alice.nick("Alice");
+    assert_eq!(bob.line(), "* guest1 is now Alice\n");
+    bob.send("/nick ALICE\n");
+    assert_eq!(
+        bob.line(),
+        "* cannot rename to \"ALICE\": that name is taken\n"
+    );
+    alice.nick("alice"); // its own name, in another case
+    assert_eq!(bob.line(), "* Alice is now alice\n");
+    let forged = "evil\r\x1b[2Jguest2: forged \u{202e}";
+    alice.send(&format!("{forged}\n"));
+    let relayed = bob.line();
+    let clean = multiclients_threaded::protocol::clean_text(forged);
+    assert_eq!(relayed, format!("alice: {clean}\n"));
+    assert!(!relayed.contains(['\r', '\x1b', '\u{202e}']), "{relayed:?}");
+    bob.send("/me \x1b[31mwaves\n");
+    let action = alice.line();
+    assert!(
+        action.starts_with("* guest2 ") && !action.contains('\x1b'),
+        "{action:?}"
+    );
+    assert_eq!(bob.line(), action); // /me reaches the sender too
+    bob.send("/msg ALICE psst\n");
+    assert_eq!(alice.line(), "guest2 (private): psst\n");
+    assert_eq!(bob.line(), "* to ALICE: psst\n");
+    // A client that writes a last line without `\n` and closes.
+    let mut last = connect(addr);
+    let mut welcome = [0u8; 9];
+    last.read_exact(&mut welcome).unwrap(); // "* welcome"
+    last.write_all(b"last words").unwrap();
+    last.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(alice.line(), "guest3: last words\n");
+}
