@@ -75,7 +75,7 @@ pub type ClientId = usize;
 /// remaining input waits for the next turn, so that the others, and a
 /// newcomer's welcome, wait at most about this much copying (well under a
 /// millisecond).
-pub const FANOUT_BYTES_PER_TURN: usize = 64 * 1024;
+pub const FANOUT_BYTES_PER_TURN: usize = 32 * 1024;
 
 /// `/who` lists at most this many names, so that its answer stays short,
 /// even in a room of 10,000.
