@@ -716,8 +716,9 @@ pub fn out_of_file_descriptors_accept_fails_is_logged_and_the_server_goes_on(eve
 }
 
 /// Lesson 3's protocol rules, kept by the room: names are one whatever
-/// their case (`/msg` finds them so too), text that could act on a
-/// terminal is shown escaped, and a last line without `\n` still arrives.
+/// their case, text that could act on a terminal is shown escaped, and a
+/// last line without `\n` still arrives. (`/me` and `/msg` are exercises 7
+/// and 8: not used here, so that this test passes in the student copy.)
 pub fn names_ignore_case_text_is_escaped_and_a_last_line_arrives(event_loop: EventLoop) {
     let addr = start(
         event_loop,
@@ -743,16 +744,6 @@ pub fn names_ignore_case_text_is_escaped_and_a_last_line_arrives(event_loop: Eve
     let clean = multiclients_threaded::protocol::clean_text(forged);
     assert_eq!(relayed, format!("alice: {clean}\n"));
     assert!(!relayed.contains(['\r', '\x1b', '\u{202e}']), "{relayed:?}");
-    bob.send("/me \x1b[31mwaves\n");
-    let action = alice.line();
-    assert!(
-        action.starts_with("* guest2 ") && !action.contains('\x1b'),
-        "{action:?}"
-    );
-    assert_eq!(bob.line(), action); // /me reaches the sender too
-    bob.send("/msg ALICE psst\n");
-    assert_eq!(alice.line(), "guest2 (private): psst\n");
-    assert_eq!(bob.line(), "* to ALICE: psst\n");
     // A client that writes a last line without `\n` and closes.
     let mut last = connect(addr);
     let mut welcome = [0u8; 9];
