@@ -830,7 +830,20 @@ impl<S: Connection> Room<S> {
             }
         }
         if writable {
-            self.flush_pending(id);
+            // Written at the end of the turn, with whatever this turn adds:
+            // one write per client per turn.
+            self.mark_dirty(id);
+        }
+    }
+
+    /// Lists `id` for the end-of-turn flush.
+    fn mark_dirty(&mut self, id: ClientId) {
+        if let Some(client) = self.clients.get_mut(&id)
+            && !client.in_dirty
+            && !client.outbox.is_empty()
+        {
+            client.in_dirty = true;
+            self.books.dirty.push(id);
         }
     }
 
