@@ -12,8 +12,9 @@
 //!   thread reads the echoes (throughput bound; the server must not stall
 //!   on its own log).
 //!
-//! Each is run five times, alternating between the servers, and the best run
-//! of each counts (other load on a shared machine only slows runs down).
+//! Each runs in many short turns, alternating between the servers, and the
+//! best turn of each counts (other load on a shared machine only slows a
+//! turn down).
 //! Every byte echoed is checked: the run reports bytes lost or out of order
 //! (both must be 0).
 
@@ -25,9 +26,11 @@ use std::time::{Duration, Instant};
 use plumbing::testing::{ServerProcess, start_reference_server};
 
 const MESSAGE: &[u8; 64] = b"the quick brown fox jumps over the lazy dog, 0123456789 abcdefg\n";
-const ROUND_TRIPS: usize = 20_000;
-/// Runs of each measurement per server; the best counts.
-const ROUNDS: usize = 5;
+/// Round trips: turns per server, and round trips per turn; the best turn counts.
+const TURNS: usize = 40;
+const ROUND_TRIPS_PER_TURN: usize = 2_000;
+/// Bursts per server; the best counts.
+const BURSTS: usize = 3;
 const BURST_BYTES: usize = 16 << 20;
 
 fn main() {
@@ -39,28 +42,43 @@ fn main() {
                 .expect("--against takes an address such as 127.0.0.1:5000")
         });
 
-    // Each measurement runs ROUNDS times, alternating between the servers,
-    // and the best run counts: on a shared machine the other load only ever
-    // slows a run down, so the best is the closest to what the server can do.
+    // Best of many short turns, alternating between the servers: on a
+    // shared machine other load only ever slows a turn down, so the best
+    // turn is the closest to what a server can do, and alternating gives
+    // both servers the same moments of the machine.
     let reference = start_reference_server("c_epoll_echo.c", &["--port", "0"]);
-    let mut ours: Figures = [0.0; 2];
-    let mut theirs: Figures = [0.0; 2];
-    let mut other: Figures = [0.0; 2];
-    for _ in 0..ROUNDS {
-        for (i, measure) in [measure_round_trips, measure_burst].iter().enumerate() {
-            // The lesson server serves one client and exits: one server per run.
-            let server =
-                ServerProcess::start(env!("CARGO_BIN_EXE_basic"), &["server", "--port", "0"]);
-            ours[i] = ours[i].max(measure(server.addr));
-            if let Some(reference) = &reference {
-                theirs[i] = theirs[i].max(measure(reference.addr));
-            }
-            if let Some(addr) = against {
-                other[i] = other[i].max(measure(addr));
-            }
+    let our_server = ServerProcess::start(env!("CARGO_BIN_EXE_basic"), &["server", "--port", "0"]);
+    let mut servers: Vec<(SocketAddr, f64)> = vec![(our_server.addr, 0.0)];
+    servers.extend(reference.iter().map(|server| (server.addr, 0.0)));
+    servers.extend(against.map(|addr| (addr, 0.0)));
+    // One connection each, held for every turn (the lesson's server serves
+    // one client: this is it).
+    let mut streams: Vec<TcpStream> = servers.iter().map(|(addr, _)| connect(*addr)).collect();
+    for _ in 0..TURNS {
+        for (stream, (_, best)) in streams.iter_mut().zip(servers.iter_mut()) {
+            *best = best.max(round_trips_per_second(stream, ROUND_TRIPS_PER_TURN));
         }
     }
-    let reference = reference.map(|_| theirs);
+    drop(streams);
+    // Bursts: a connection each, so a fresh lesson server each time.
+    let mut bursts = vec![0.0f64; servers.len()];
+    for _ in 0..BURSTS {
+        for (index, (addr, _)) in servers.iter().enumerate() {
+            let fresh = (index == 0).then(|| {
+                ServerProcess::start(env!("CARGO_BIN_EXE_basic"), &["server", "--port", "0"])
+            });
+            let addr = fresh.as_ref().map_or(*addr, |server| server.addr);
+            bursts[index] = bursts[index].max(measure_burst(addr));
+        }
+    }
+    let figures: Vec<Figures> = servers
+        .iter()
+        .zip(&bursts)
+        .map(|((_, round_trips), burst)| [*round_trips, *burst])
+        .collect();
+    let ours = figures[0];
+    let reference = reference.as_ref().map(|_| figures[1]);
+    let other = figures[figures.len() - 1];
 
     println!(
         "\nbasic echo, one connection, on {}:",
@@ -101,18 +119,18 @@ fn connect(addr: SocketAddr) -> TcpStream {
     stream
 }
 
-fn measure_round_trips(addr: SocketAddr) -> f64 {
-    let mut stream = connect(addr);
+/// Sends `rounds` messages on `stream`, each waiting for its echo.
+fn round_trips_per_second(stream: &mut TcpStream, rounds: usize) -> f64 {
     let mut echo = [0u8; MESSAGE.len()];
     let start = Instant::now();
-    for round in 0..ROUND_TRIPS {
+    for round in 0..rounds {
         stream.write_all(MESSAGE).expect("send");
         stream
             .read_exact(&mut echo)
             .unwrap_or_else(|err| panic!("round trip {round}: no echo: {err}"));
         assert_eq!(&echo, MESSAGE, "round trip {round}: wrong echo");
     }
-    ROUND_TRIPS as f64 / start.elapsed().as_secs_f64()
+    rounds as f64 / start.elapsed().as_secs_f64()
 }
 
 fn measure_burst(addr: SocketAddr) -> f64 {

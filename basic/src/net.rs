@@ -185,6 +185,54 @@ pub fn resolve_for_check(host: &str, port: u16, timeout: Duration) -> anyhow::Re
     }
 }
 
+/// After our last bytes, how long [`close_gently`] keeps reading (and
+/// dropping) what the peer still sends...
+pub const LINGER: Duration = Duration::from_secs(2);
+/// ... and how many bytes, at most.
+pub const LINGER_BYTES: usize = 2 * 1024 * 1024;
+
+/// Ends a connection without losing our last bytes (a reply, a notice such
+/// as "line too long"). Closing a socket while unread bytes wait in its
+/// receive buffer makes the kernel send RST instead of FIN, and a RST can
+/// destroy our last bytes in the peer's kernel before the peer reads them.
+/// So: send our FIN with `shutdown(Write)`, then read and drop what the peer
+/// still sends until it closes too, bounded by [`LINGER`] and
+/// [`LINGER_BYTES`] so that a peer that trickles bytes cannot hold us.
+/// The caller drops the socket afterwards: that is the `close`.
+///
+/// Lessons 3 and 4 end connections this way; lesson 5 does the same without
+/// blocking, one readiness event at a time.
+pub fn close_gently(mut stream: &TcpStream) {
+    // shutdown(Write): the peer reads our last bytes, then end of stream,
+    // while we can still read what it sends.
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    trace!("shutdown({}, Write)", peer_name(stream));
+    let deadline = std::time::Instant::now() + LINGER;
+    let mut buf = [0u8; 16 * 1024];
+    let mut drained = 0;
+    while drained < LINGER_BYTES {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        // read() waits for the peer's next bytes, its FIN (0), or the timeout.
+        match io::Read::read(&mut stream, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => drained += n,
+        }
+    }
+    trace!("close({})", peer_name(stream));
+}
+
+/// The peer's address for a trace line, or `?` once the socket is gone
+/// (it costs a system call: call it only where tracing is on, as `trace!`
+/// arguments are).
+pub fn peer_name(stream: &TcpStream) -> String {
+    stream
+        .peer_addr()
+        .map_or_else(|_| "?".to_string(), |peer| peer.to_string())
+}
+
 /// Closes abruptly, as a crashed client would: `SO_LINGER` with a zero
 /// timeout makes `close` send RST instead of FIN, dropping unsent data.
 /// Tests and checks use it to play a client that vanishes mid-message.

@@ -41,13 +41,14 @@
 //! bytes really arrive: a peer that declares 1 MiB and sends 3 bytes costs
 //! one 64 KiB chunk (a `Vec` may double as it grows: at most about twice
 //! what arrived plus a chunk, never more than twice the limit), not 1 MiB.
-//! The header buffer is allocated once per
-//! connection, the payload buffer is reused from message to message.
+//! The header buffer is allocated once per connection; the payload buffer
+//! is reused from message to message while it stays small (one chunk), and
+//! given back after a bigger message.
 
 use std::fmt;
 use std::io::{self, Read, Write};
 
-use basic::trace;
+use plumbing::trace;
 
 /// The header size of this lesson's protocol, in bytes.
 pub const DEFAULT_HEADER_LEN: usize = 128;
@@ -173,6 +174,33 @@ impl Framing {
         self.value(number)
     }
 
+    /// Recognises a header of another size where it can: when the bytes
+    /// before the first bad one are a whole header by themselves (digits,
+    /// then at least one space, [`MIN_GUESSED_HEADER_LEN`] bytes or more),
+    /// the peer most likely sent a shorter header and then its payload.
+    /// (A longer header cannot be told apart so early: its first H bytes
+    /// are a valid header of ours.) Other errors are returned as they are.
+    pub fn explain(&self, err: HeaderError, header: &[u8]) -> HeaderError {
+        let at = match err {
+            HeaderError::NotADigit { at, .. } | HeaderError::Misaligned { at } => at,
+            other => return other,
+        };
+        let start = &header[..at.min(header.len())];
+        let digits = start.iter().take_while(|b| b.is_ascii_digit()).count();
+        let is_whole_header = digits > 0
+            && at >= MIN_GUESSED_HEADER_LEN
+            && start.last() == Some(&b' ')
+            && start[digits..].iter().all(|&b| b == b' ');
+        if is_whole_header {
+            HeaderError::OtherSize {
+                theirs: at,
+                ours: self.header_len,
+            }
+        } else {
+            err
+        }
+    }
+
     /// The number the digits spell, stopping as soon as it passes the limit
     /// (128 digits would overflow any integer type).
     fn value(&self, number: &[u8]) -> Result<usize, HeaderError> {
@@ -189,11 +217,21 @@ impl Framing {
     }
 }
 
+/// A header that is valid up to here, then breaks, is taken for a header
+/// of another size only from this many bytes on: `5 x` (a typo) is not a
+/// 2-byte header, but `5` and 63 spaces before the payload is a 64-byte one.
+pub const MIN_GUESSED_HEADER_LEN: usize = 4;
+
 /// Why a header was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderError {
     /// Only spaces: no length at all.
     Empty,
+    /// The first `theirs` bytes are a whole header (digits, then spaces) and
+    /// then the payload starts: the peer uses `--header-size theirs`, and
+    /// we use `ours`. The classic case: the tutorial's 64-byte client
+    /// talking to our 128-byte server.
+    OtherSize { theirs: usize, ours: usize },
     /// A byte that is neither a digit nor a space (a sign, `_`, a tab...).
     NotADigit { at: usize, byte: u8 },
     /// A digit after a space: the number is not left-aligned, or has a gap.
@@ -206,6 +244,12 @@ impl fmt::Display for HeaderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HeaderError::Empty => write!(f, "the header holds no length, only spaces"),
+            HeaderError::OtherSize { theirs, ours } => write!(
+                f,
+                "your header looks {theirs} bytes long, but this server's is {ours} \
+                 (use --header-size {ours} on your side, or start the server with \
+                 --header-size {theirs})"
+            ),
             HeaderError::NotADigit { at, byte } => write!(
                 f,
                 "header byte {at} is '{}', not a digit (the length is plain decimal \
@@ -221,6 +265,22 @@ impl fmt::Display for HeaderError {
                 f,
                 "the declared length {declared} is over the limit of {max} bytes"
             ),
+        }
+    }
+}
+
+impl HeaderError {
+    /// The reason in a few words, for an error reply that must fit a small
+    /// `--max-payload`: the same facts, fewer words.
+    pub fn short(&self) -> String {
+        match self {
+            HeaderError::Empty => "empty header".into(),
+            HeaderError::OtherSize { theirs, ours } => {
+                format!("header size {theirs}, expected {ours} (--header-size)")
+            }
+            HeaderError::NotADigit { at, .. } => format!("bad header byte {at}"),
+            HeaderError::Misaligned { at } => format!("bad header byte {at}"),
+            HeaderError::TooLong { max, .. } => format!("length over {max}"),
         }
     }
 }
@@ -271,6 +331,17 @@ impl fmt::Display for FrameError {
     }
 }
 
+impl FrameError {
+    /// The reason in a few words (see [`HeaderError::short`]).
+    pub fn short(&self) -> String {
+        match self {
+            FrameError::BadHeader(err) => err.short(),
+            FrameError::NotUtf8 { .. } => "not UTF-8".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
 impl std::error::Error for FrameError {}
 
 impl From<io::Error> for FrameError {
@@ -281,7 +352,9 @@ impl From<io::Error> for FrameError {
 
 /// Reads messages from one connection: exactly a header, then exactly the
 /// payload it declares, never a byte more. Bytes of the next message stay
-/// in the kernel's receive buffer until we ask for them.
+/// in the source until we ask for them: the kernel's receive buffer when
+/// the source is a socket, or a `BufReader` that took many messages in one
+/// `read` (the server's).
 pub struct MessageReader {
     framing: Framing,
     header: Vec<u8>,
@@ -307,6 +380,12 @@ impl MessageReader {
     pub fn read_message(&mut self, stream: &mut impl Read) -> Result<Option<&str>, FrameError> {
         self.declared = None;
         self.payload.clear();
+        if self.payload.capacity() > READ_CHUNK_BYTES {
+            // A big message is over: give its memory back, so that a
+            // thousand clients that each sent one 1 MiB message, then went
+            // quiet, do not hold a gigabyte between them.
+            self.payload = Vec::new();
+        }
         let Some(len) = self.read_header(stream)? else {
             return Ok(None);
         };
@@ -340,6 +419,7 @@ impl MessageReader {
     /// that cannot become valid is refused at once, not after H bytes.
     fn read_header(&mut self, stream: &mut impl Read) -> Result<Option<usize>, FrameError> {
         self.header_got = 0;
+        let mut len = 0;
         while self.header_got < self.header.len() {
             let n = read_some(stream, &mut self.header[self.header_got..])?;
             if n == 0 {
@@ -348,9 +428,10 @@ impl MessageReader {
             self.header_got += n;
             // Checks the whole start again, from byte 0: at most H bytes
             // per read, cheap next to the read itself, and no state to keep.
-            self.framing
+            len = self
+                .framing
                 .check_start(self.partial_header())
-                .map_err(FrameError::BadHeader)?;
+                .map_err(|err| FrameError::BadHeader(self.framing.explain(err, &self.header)))?;
         }
         match self.header_got {
             0 => Ok(None),
@@ -358,11 +439,10 @@ impl MessageReader {
                 got,
                 header_len: self.header.len(),
             }),
-            _ => self
-                .framing
-                .parse_header(&self.header)
-                .map(Some)
-                .map_err(FrameError::BadHeader),
+            // The last check_start saw the whole header: what parse_header
+            // adds is only that it must not be all spaces.
+            _ if self.header[0].is_ascii_digit() => Ok(Some(len)),
+            _ => Err(FrameError::BadHeader(HeaderError::Empty)),
         }
     }
 
@@ -391,7 +471,9 @@ impl MessageReader {
     }
 }
 
-/// One `read`, retried when a signal interrupts it.
+/// One `read`, retried when a signal interrupts it. (Not traced here: the
+/// source may be a buffer, and `--trace` shows system calls; the socket
+/// side traces its own reads.)
 fn read_some(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         // read() blocks until at least one byte has arrived, then returns
@@ -399,11 +481,7 @@ fn read_some(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         // It returns 0 only when the peer has closed its sending side.
         match stream.read(buf) {
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Ok(n) => {
-                trace!("read(up to {} bytes) -> {n}", buf.len());
-                return Ok(n);
-            }
-            Err(err) => return Err(err),
+            result => return result,
         }
     }
 }
@@ -588,6 +666,25 @@ mod tests {
         assert!(reader.payload.capacity() <= 2 * READ_CHUNK_BYTES);
     }
 
+    #[test]
+    fn a_big_payload_buffer_is_given_back_before_the_next_message() {
+        let framing = Framing::new(8, 1_000_000).unwrap();
+        let big = "x".repeat(3 * READ_CHUNK_BYTES);
+        let bytes = [
+            framing.encode(&big).unwrap(),
+            framing.encode("small").unwrap(),
+        ]
+        .concat();
+        let mut stream = Cursor::new(bytes);
+        let mut reader = MessageReader::new(framing);
+        assert_eq!(
+            reader.read_message(&mut stream).unwrap().unwrap().len(),
+            big.len()
+        );
+        assert_eq!(reader.read_message(&mut stream).unwrap(), Some("small"));
+        assert!(reader.payload.capacity() <= READ_CHUNK_BYTES);
+    }
+
     /// A reader that hands out its bytes, then times out, as a socket with
     /// a read timeout does when the peer goes quiet.
     struct ThenSilence(Cursor<Vec<u8>>);
@@ -647,6 +744,59 @@ mod tests {
         assert_eq!(reader.partial_header(), b"5       ");
         assert_eq!(reader.declared_len(), Some(5));
         assert_eq!(reader.partial_payload(), b"abc");
+    }
+
+    #[test]
+    fn a_64_byte_header_read_as_a_128_byte_one_is_recognised() {
+        let framing = Framing::new(128, 1000).unwrap();
+        let mut sent = format!("{:<64}", 5).into_bytes();
+        sent.extend_from_slice(b"hello");
+        let (_, err) = read_then_silence(framing, &sent);
+        assert!(
+            matches!(
+                err,
+                FrameError::BadHeader(HeaderError::OtherSize {
+                    theirs: 64,
+                    ours: 128
+                })
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("--header-size 128"), "{err}");
+    }
+
+    #[test]
+    fn a_payload_starting_with_a_digit_after_a_short_header_is_recognised_too() {
+        let framing = Framing::new(128, 1000).unwrap();
+        let (_, err) = read_then_silence(framing, format!("{:<10}12345", 5).as_bytes());
+        assert!(
+            matches!(
+                err,
+                FrameError::BadHeader(HeaderError::OtherSize { theirs: 10, .. })
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_typo_early_in_a_header_is_no_other_size() {
+        let framing = Framing::new(128, 1000).unwrap();
+        let (_, err) = read_then_silence(framing, b"5 x");
+        assert!(
+            matches!(
+                err,
+                FrameError::BadHeader(HeaderError::NotADigit { at: 2, .. })
+            ),
+            "{err:?}"
+        );
+        let (_, err) = read_then_silence(framing, b"    5");
+        assert!(
+            matches!(
+                err,
+                FrameError::BadHeader(HeaderError::Misaligned { at: 4 })
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use basic::testing::{ServerProcess, connect, read_to_close, run_command};
+use plumbing::testing::{ServerProcess, connect, read_exactly, read_to_close, run_command};
 
 const FRAMED: &str = env!("CARGO_BIN_EXE_framed_header");
 
@@ -140,7 +140,7 @@ fn check_binary_passes_against_the_server_binary() {
 
 #[test]
 fn a_taken_port_is_one_line_error_with_a_hint() {
-    basic::testing::assert_taken_port_is_one_line_error(FRAMED);
+    plumbing::testing::assert_taken_port_is_one_line_error(FRAMED);
 }
 
 #[test]
@@ -159,7 +159,7 @@ fn a_header_too_small_for_the_limit_is_one_line_error() {
 
 #[test]
 fn a_refused_connection_is_one_line_error_with_a_hint() {
-    basic::testing::assert_refused_connection_is_one_line_error(FRAMED);
+    plumbing::testing::assert_refused_connection_is_one_line_error(FRAMED);
 }
 
 // ---- The tutorial's own Python code, when python3 is installed ----
@@ -221,8 +221,10 @@ fn our_check_diagnoses_the_tutorial_python_server() {
         "check",
         "--port",
         &port,
+        // Six of its checks fail by waiting: a short wait keeps the whole
+        // run well inside the test's 10 s, even on a busy machine.
         "--timeout",
-        "1",
+        "0.6",
         "--header-size",
         "64",
         "--raw-replies",
@@ -237,4 +239,75 @@ fn our_check_diagnoses_the_tutorial_python_server() {
     );
     assert!(out.contains("FAIL a peer closing mid-payload"), "{out}");
     drop(server); // kills it: its threads on half-closed sockets spin for ever
+}
+
+#[test]
+fn the_tutorial_python_client_is_told_the_header_size_by_our_default_server() {
+    let Some(script) = tutorial_script("client.py") else {
+        return;
+    };
+    let server = ServerProcess::start(FRAMED, &["server", "--port", "0"]);
+    let port = server.addr.port().to_string();
+    // Its 64-byte header meets our 128: it prints our reason, raw, as it
+    // prints any reply. (What it does next, on a closed connection, is the
+    // tutorial's business: its exit status is not ours to check.)
+    let client = run_command("python3", &[&script, &port], b"\n\n");
+    let printed = String::from_utf8_lossy(&client.stdout);
+    assert!(
+        printed.starts_with(
+            "!ERROR your header looks 64 bytes long, but this server's is 128 (use \
+             --header-size 128 on your side, or start the server with --header-size 64)\n"
+        ),
+        "{printed}"
+    );
+    server.expect_line("rejected: your header looks 64 bytes long");
+}
+
+#[test]
+fn our_client_ends_cleanly_with_the_tutorial_python_server() {
+    let Some(script) = tutorial_script("server.py") else {
+        return;
+    };
+    let server = ServerProcess::start("python3", &["-u", &script, "0"]);
+    let port = server.addr.port().to_string();
+    let args = [
+        "client",
+        "--port",
+        &port,
+        "--header-size",
+        "64",
+        "--raw-replies",
+    ];
+    let client = run_command(FRAMED, &args, b"hello\nworld\n");
+    assert!(client.status.success(), "{}", client.stderr);
+    assert_eq!(client.stdout, b"Msg received\nMsg received\n");
+    server.expect_line("!DISCONNECT");
+}
+
+/// Sends `count` messages in lock step over one connection, each answered
+/// before the next, then the goodbye: the server logs a line for each.
+fn lock_step_messages(addr: std::net::SocketAddr, count: usize) {
+    let mut stream = connect(addr);
+    let reply = [header("12"), b"Msg received".to_vec()].concat();
+    let message = [header("5"), b"hello".to_vec()].concat();
+    for _ in 0..count {
+        stream.write_all(&message).unwrap();
+        assert_eq!(read_exactly(&mut stream, reply.len()), reply);
+    }
+    stream
+        .write_all(&[header("12"), b"!DISCONNECT!".to_vec()].concat())
+        .unwrap();
+    assert_eq!(read_to_close(&mut stream), reply);
+}
+
+#[test]
+fn the_server_keeps_serving_while_nobody_reads_its_log_and_says_what_it_skipped() {
+    // 30,000 log lines of about 28 bytes: far more than the pipe (64 KiB)
+    // and the log's own buffer hold.
+    let server = plumbing::testing::assert_serves_with_an_unread_console(
+        FRAMED,
+        &["server", "--port", "0"],
+        |addr| lock_step_messages(addr, 30_000),
+    );
+    lock_step_messages(server.addr, 3); // served afterwards too
 }

@@ -7,9 +7,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use basic::testing::{connect, read_exactly, read_to_close, start_server};
 use framed_header::frame::Framing;
 use framed_header::server::{self, Config};
+use plumbing::testing::{connect, read_exactly, read_to_close, start_server};
 
 /// The header of a 5-byte payload: "5", then 127 spaces.
 const HEADER_5: &[u8; 128] = b"5                                                                                                                               ";
@@ -19,10 +19,7 @@ const REPLY: &[u8; 140] = b"12                                                  
 const MIB: usize = 1024 * 1024;
 
 fn start_with(header_len: usize, max_payload: usize, raw_replies: bool) -> SocketAddr {
-    let config = Config {
-        framing: Framing::new(header_len, max_payload).unwrap(),
-        raw_replies,
-    };
+    let config = Config::new(Framing::new(header_len, max_payload).unwrap(), raw_replies);
     start_server(move |listener| server::run(listener, config)).0
 }
 
@@ -227,10 +224,12 @@ fn a_peer_resetting_mid_payload_does_not_stop_the_server() {
 }
 
 #[test]
-fn an_error_reply_is_cut_to_the_payload_limit_so_a_peer_can_read_it() {
-    let mut stream = connect(start_with(8, 10, false));
-    send(&mut stream, b"11      ");
-    assert_eq!(read_to_close(&mut stream), b"10      !ERROR the");
+fn an_error_reply_fits_the_payload_limit_in_whole_words_so_a_peer_can_read_it() {
+    let mut stream = connect(start_with(8, 20, false));
+    send(&mut stream, b"21      ");
+    // "!ERROR length over 20" is 21 bytes: one too many for the limit, so
+    // the short reason is cut after its last whole word.
+    assert_eq!(read_to_close(&mut stream), b"18      !ERROR length over");
 }
 
 #[test]
@@ -315,4 +314,62 @@ fn fifty_clients_at_once_are_each_answered() {
     for client in clients {
         client.join().expect("a client thread failed");
     }
+}
+
+// ---- Batching: many messages per read, many replies per write ----
+
+#[test]
+fn a_thousand_pipelined_messages_in_one_write_get_a_thousand_replies() {
+    let mut stream = connect(start());
+    let batch: Vec<u8> = (0..1000)
+        .flat_map(|i| message(&format!("pipelined {i}")))
+        .collect();
+    send(&mut stream, &batch);
+    assert_eq!(read_exactly(&mut stream, 1000 * 140), REPLY.repeat(1000));
+    send(&mut stream, &message("!DISCONNECT!"));
+    assert_eq!(read_to_close(&mut stream), REPLY);
+}
+
+#[test]
+fn a_reply_is_not_held_back_while_the_next_message_is_incomplete() {
+    // One write: a whole message, then half of the next one. The reply to
+    // the first must leave although the input buffer still holds bytes:
+    // the server is about to wait, and nothing may wait with it.
+    let mut stream = connect(start());
+    let next = message("second");
+    send(
+        &mut stream,
+        &[message("first"), next[..100].to_vec()].concat(),
+    );
+    assert_eq!(read_exactly(&mut stream, 140), REPLY);
+    send(&mut stream, &next[100..]);
+    assert_eq!(read_exactly(&mut stream, 140), REPLY);
+}
+
+#[test]
+fn a_pipelining_client_that_reads_while_it_writes_gets_every_reply() {
+    // 20,000 messages written as fast as possible on one thread while
+    // another reads: replies flow back in batches as the input runs dry.
+    let stream = connect(start());
+    let mut writer = stream.try_clone().unwrap();
+    let count = 20_000;
+    let writing = thread::spawn(move || {
+        let batch: Vec<u8> = (0..100).flat_map(|_| message("x")).collect();
+        for _ in 0..count / 100 {
+            writer.write_all(&batch).expect("send");
+        }
+        writer.write_all(&message("!DISCONNECT")).expect("send");
+    });
+    let mut stream = stream;
+    let got = read_to_close(&mut stream);
+    writing.join().unwrap();
+    assert_eq!(
+        got.len(),
+        (count + 1) * 140,
+        "one reply per message and the goodbye"
+    );
+    assert!(
+        got.chunks(140).all(|reply| reply == REPLY),
+        "every reply intact"
+    );
 }

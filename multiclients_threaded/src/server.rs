@@ -80,11 +80,6 @@ pub const BATCH_BYTES: usize = 64 * 1024;
 /// the reservation adds up.
 pub const THREAD_STACK_BYTES: usize = 256 * 1024;
 
-/// After we stop reading a client, how long and how many bytes we keep
-/// draining its input while our last lines leave (see `close_gently`).
-pub const LINGER_TIMEOUT: Duration = Duration::from_secs(2);
-pub const LINGER_BYTES: usize = 1024 * 1024;
-
 /// How threads are started: [`spawn_thread`], unless a test injects a
 /// failure (a thread name, and the body to run).
 pub type SpawnFn = fn(String, Box<dyn FnOnce() + Send>) -> io::Result<thread::JoinHandle<()>>;
@@ -382,7 +377,7 @@ fn handle_client(
     // descriptor, and descriptors are a limited resource, see `ulimit -n`.)
     let (outbox, queue) = outbox(options.outbox_bytes, room.budget());
     let Some(writer) = spawn_writer(&stream, queue, peer, id, room, options) else {
-        return refuse(&stream, peer, &no_thread_notice());
+        return refuse(&stream, &no_thread_notice());
     };
     match room.join(id, Member::new(peer, outbox)) {
         Ok((_, pressure)) => {
@@ -395,7 +390,7 @@ fn handle_client(
         Err(RoomFull(max)) => log!("{peer}: refused, the room is full ({max} clients)"),
     }
     let _ = writer.join(); // waits at most about the stall timeout
-    close_gently(&stream, peer);
+    basic::net::close_gently(&stream);
 } // the last Arc of the stream is dropped here (or when the writer ends): close()
 
 /// Socket options for a chat connection; each says what the kernel will do.
@@ -411,9 +406,9 @@ fn tune(stream: &TcpStream, peer: SocketAddr) -> io::Result<()> {
 
 /// One notice, written directly (this client has no writer thread, and a
 /// fresh socket's empty send buffer takes the short line at once), then close.
-fn refuse(stream: &TcpStream, peer: SocketAddr, line: &str) {
+fn refuse(stream: &TcpStream, line: &str) {
     let _ = (&*stream).write_all(line.as_bytes());
-    close_gently(stream, peer);
+    basic::net::close_gently(stream);
 }
 
 /// What a client thread keeps between reads.
@@ -677,13 +672,6 @@ fn write_outbox(
     }
 }
 
-/// The peer's address for a trace line, or `?` once the socket is gone.
-fn peer_name(stream: &TcpStream) -> String {
-    stream
-        .peer_addr()
-        .map_or_else(|_| "?".to_string(), |peer| peer.to_string())
-}
-
 /// Takes what is queued and writes it, all of it in one `write` when the
 /// kernel takes it. One batch buffer, reused.
 fn send_queued(stream: &TcpStream, queue: &Queue, stall: Duration) -> Result<(), WriteEnd> {
@@ -700,7 +688,7 @@ fn send_queued(stream: &TcpStream, queue: &Queue, stall: Duration) -> Result<(),
             }
         })?;
         // (The peer's address costs a system call: only when tracing.)
-        trace!("write({}, {sent} bytes)", peer_name(stream));
+        trace!("write({}, {sent} bytes)", basic::net::peer_name(stream));
         batch.clear();
         if queue.is_empty() && batch.capacity() > IDLE_BATCH_BYTES {
             batch.shrink_to(IDLE_BATCH_BYTES); // idle clients keep little memory
@@ -765,40 +753,13 @@ fn leave_stall_notice(stream: &TcpStream, peer: SocketAddr, mid_line: bool, secs
     let text = if mid_line { format!("\n{text}") } else { text };
     let socket = socket2::SockRef::from(stream);
     let _ = socket.set_send_buffer_size(2 * SEND_BUFFER_BYTES + text.len());
-    let _ = stream.set_write_timeout(Some(LINGER_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(basic::net::LINGER));
     if let Err(err) = (&*stream).write_all(text.as_bytes()) {
         log!("{peer}: could not leave the stall notice: {err}");
     }
     let _ = stream.shutdown(Shutdown::Write);
     let _ = stream.shutdown(Shutdown::Read);
     trace!("shutdown({peer}, Both)");
-}
-
-/// Ends a connection without losing our last lines. shutdown(Write) queues
-/// our FIN after every byte already sent; then we read and discard what the
-/// client still sends, until it closes too. Closing a socket that has unread
-/// input makes the kernel send RST instead of FIN, and a reset can destroy
-/// our last notice ("line too long") before the client reads it.
-fn close_gently(mut stream: &TcpStream, peer: SocketAddr) {
-    let _ = stream.shutdown(Shutdown::Write);
-    trace!("shutdown({peer}, Write)");
-    // Bounded twice over: at most LINGER_BYTES, within LINGER_TIMEOUT in all,
-    // so a client that trickles bytes cannot keep this thread for ever.
-    let deadline = Instant::now() + LINGER_TIMEOUT;
-    let mut buf = [0u8; 8192];
-    let mut drained = 0;
-    while drained < LINGER_BYTES {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-            break;
-        }
-        // read() waits for the client's next bytes or its FIN (0), at most `left`.
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => drained += n,
-        }
-    }
-    trace!("close({peer})");
 }
 
 #[cfg(test)]

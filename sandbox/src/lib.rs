@@ -45,6 +45,10 @@
 //! - [`client::connect_with_timeout`] and [`client::is_timeout`]: connect and
 //!   read timeouts, and why a read timeout is `WouldBlock` on Unix and
 //!   `TimedOut` on Windows.
+//! - The homework's socket exercises, each a small module to read on its
+//!   own: [`send_queue`] (partial writes, writability), [`closing`] (FIN
+//!   versus RST), [`liveness`] (write timeout, keepalive), [`datagram`] (UDP
+//!   with retries and acknowledgements).
 //!
 //! ## New since the last lesson
 //! Timeouts, non-blocking sockets, readiness (`mio`), per-client outboxes
@@ -52,7 +56,8 @@
 //! fast senders, limits against idle and hostile clients (first-line
 //! timeout, per-address cap, a client limit that fits the descriptor limit,
 //! a memory budget for the whole server). The protocol is lesson 3's
-//! [`multiclients_threaded::protocol`], reused as it is.
+//! [`multiclients_threaded::protocol`], reused as it is. And UDP, in
+//! [`datagram`].
 //!
 //! ## Limits, on purpose
 //! One thread uses one core: work per message (broadcast to 10,000 outboxes)
@@ -62,15 +67,18 @@
 
 pub mod check;
 pub mod client;
+pub mod closing;
+pub mod datagram;
 pub mod draining;
 pub mod framing;
-pub mod homework;
 pub mod idle;
 pub mod inbox;
+pub mod liveness;
 pub mod naive;
 pub mod outbox;
 pub mod readiness;
 pub mod room;
+pub mod send_queue;
 pub mod server;
 
 /// The port this lesson uses unless told otherwise (see the contract).

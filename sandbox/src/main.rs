@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use basic::cli::{self, parse_seconds};
 use clap::{Args, Parser, Subcommand};
-use sandbox::homework;
 use sandbox::room::{
     DEFAULT_FIRST_LINE_TIMEOUT, DEFAULT_MAX_QUEUED_MB, DEFAULT_STALL_TIMEOUT, Options,
 };
@@ -107,18 +106,12 @@ enum Command {
     ///
     /// Example: cargo run -p sandbox -- check --port 5003 --idle-timeout 2
     Check(CheckArgs),
-    /// The exercises: progress, hints, grading, and the student copy (see sandbox/README.md).
-    ///
-    /// Example: cargo run -p sandbox -- homework progress
-    #[command(subcommand)]
-    Homework(homework::Action),
 }
 
 fn main() -> ExitCode {
     cli::exit_with(|| match cli::parse::<Cli>().command {
         Command::Server(args) => serve(args),
         Command::Client(args) => chat(args),
-        Command::Homework(action) => homework::run(action),
         Command::Check(args) => {
             let addr = basic::net::resolve(&args.check.at.host, args.check.at.port)?[0];
             let idle = args.idle_timeout.map(Duration::from_secs_f64);

@@ -88,8 +88,19 @@ fn address_in(text: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// The byte count in `... 6 bytes`.
+/// The byte count of a call: the number after `->` (`read(up to 16384
+/// bytes) -> 133`), else the one before `bytes` (`write(6 bytes)`).
 fn bytes_in(text: &str) -> Option<u64> {
+    if let Some((_, result)) = text.split_once("->") {
+        let digits: String = result
+            .trim_start()
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        if !digits.is_empty() {
+            return digits.parse().ok();
+        }
+    }
     let words: Vec<&str> = text.split([' ', '(', ',']).collect();
     words
         .windows(2)
@@ -167,6 +178,9 @@ struct Arrow {
 struct Layout {
     lifelines: Vec<String>,
     rows: Vec<Row>,
+    /// The client the server's last call named: a server call that names
+    /// none (`write(140 bytes)`) is taken to be about it.
+    last_peer: Option<String>,
 }
 
 const SERVER: &str = "server";
@@ -178,6 +192,7 @@ impl Layout {
         let mut layout = Layout {
             lifelines: vec![SERVER.to_string()],
             rows: Vec::new(),
+            last_peer: None,
         };
         let recorded = Recorded {
             server: events.iter().any(|event| event.side == SERVER),
@@ -244,7 +259,9 @@ impl Layout {
         recorded: &Recorded,
     ) -> Option<(usize, bool)> {
         let (name, was_recorded) = if event.side == SERVER {
-            let name = format!("client {}", peer?);
+            let peer = peer.or_else(|| self.last_peer.clone())?;
+            self.last_peer = Some(peer.clone());
+            let name = format!("client {peer}");
             let was_recorded = recorded.clients.iter().any(|(_, client)| *client == name);
             (name, was_recorded)
         } else {
@@ -496,6 +513,28 @@ mod tests {
         assert!(arrow.dashed);
         assert_eq!(layout.lifelines[arrow.from], "client 127.0.0.1:40000");
         assert_eq!(layout.lifelines[arrow.to], "server");
+    }
+
+    #[test]
+    fn the_byte_count_is_the_result_when_there_is_one() {
+        assert_eq!(bytes_in("read(up to 16384 bytes) -> 133"), Some(133));
+        assert_eq!(bytes_in("read(127.0.0.1:5) -> 6 bytes"), Some(6));
+        assert_eq!(
+            bytes_in("write(140 bytes: the replies of one batch)"),
+            Some(140)
+        );
+        assert_eq!(bytes_in("shutdown(Write)"), None);
+    }
+
+    #[test]
+    fn a_server_call_that_names_no_peer_is_about_the_last_one_named() {
+        let events = [
+            event(0, "server", "accept() -> 127.0.0.1:40000"),
+            event(1, "server", "write(12 bytes)"),
+        ];
+        let layout = Layout::of(&events);
+        let arrow = layout.rows[1].arrow.as_ref().expect("an arrow");
+        assert_eq!(layout.lifelines[arrow.to], "client 127.0.0.1:40000");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `--diagram FILE.svg` and `--trace-to FILE`: the traced calls of this
-//! process, kept for a sequence diagram ([`diagram`](crate::diagram)).
+//! process, kept for a sequence diagram ([`crate::diagram`] draws it).
 //!
 //! The file is kept current while the program runs (rewritten a moment after
 //! new calls), not only written at exit: servers run until Ctrl-C, which

@@ -12,8 +12,14 @@
 //!
 //! The student copy replaces the whole region by the `// STUB:` lines (or, if
 //! there are none, by a `todo!` naming the exercise), between two lines that
-//! mark where the student writes. A copy that keeps one exercise's answer
-//! (used by `verify`) keeps its lines and drops only the markers.
+//! mark where the student writes: those *student regions* are all that
+//! grading takes from a submission. `verify` also makes copies with one
+//! exercise's answer in its student region, as a student who solved it
+//! would hand it in.
+//!
+//! Lines between `// BEGIN INSTRUCTOR` and `// END INSTRUCTOR` (`#` in TOML,
+//! `<!-- ... -->` in Markdown) are dropped from the student copy: the
+//! grader's subcommands, the README's instructor section.
 
 use std::fmt;
 
@@ -24,6 +30,8 @@ pub enum Keep {
     Stub,
     /// Keep the answer, drop the markers.
     Solution,
+    /// The answer between the student's lines, as a student hands it in.
+    Answer,
 }
 
 /// A malformed region, with its line number (from 1).
@@ -181,6 +189,19 @@ impl Region {
                 .solution
                 .iter()
                 .for_each(|line| push_line(&mut out, line)),
+            Keep::Answer => {
+                push_line(
+                    &mut out,
+                    &format!("{}{}", self.indent, student_start(self.number)),
+                );
+                for line in &self.solution {
+                    push_line(&mut out, line);
+                }
+                push_line(
+                    &mut out,
+                    &format!("{}{}", self.indent, student_end(self.number)),
+                );
+            }
             Keep::Stub => {
                 push_line(
                     &mut out,
@@ -226,9 +247,88 @@ pub fn reset(current: &str, pristine: &str, number: u32) -> Option<String> {
     Some(out)
 }
 
+/// The exercise numbers that have a student region in `source` (each
+/// once, in order of first appearance).
+pub fn student_exercises(source: &str) -> Vec<u32> {
+    let mut numbers = Vec::new();
+    for line in source.lines() {
+        let Some(rest) = line.trim().strip_prefix("// ----- exercise ") else {
+            continue;
+        };
+        let Some((number, tail)) = rest.split_once(':') else {
+            continue;
+        };
+        if tail.trim() != "your code starts here -----" {
+            continue;
+        }
+        if let Ok(number) = number.parse::<u32>()
+            && !numbers.contains(&number)
+        {
+            numbers.push(number);
+        }
+    }
+    numbers
+}
+
+/// Lines that open and close a part of a file kept from the student copy,
+/// in each file type's comment syntax.
+const INSTRUCTOR_BEGIN: [&str; 3] = [
+    "// BEGIN INSTRUCTOR",
+    "# BEGIN INSTRUCTOR",
+    "<!-- BEGIN INSTRUCTOR -->",
+];
+const INSTRUCTOR_END: [&str; 3] = [
+    "// END INSTRUCTOR",
+    "# END INSTRUCTOR",
+    "<!-- END INSTRUCTOR -->",
+];
+
+/// Whether `source` has an instructor-only part.
+pub fn has_instructor_parts(source: &str) -> bool {
+    source
+        .lines()
+        .any(|line| INSTRUCTOR_BEGIN.contains(&line.trim()))
+}
+
+/// `source` without its instructor-only parts (markers included).
+pub fn drop_instructor_parts(source: &str) -> Result<String, MarkerError> {
+    let mut out = String::with_capacity(source.len());
+    let mut opened_at = None;
+    let mut just_closed = false;
+    for (index, line) in source.lines().enumerate() {
+        let trimmed = line.trim();
+        // No double blank line where a part was.
+        if std::mem::take(&mut just_closed) && trimmed.is_empty() && out.ends_with("\n\n") {
+            continue;
+        }
+        match opened_at {
+            None if INSTRUCTOR_BEGIN.contains(&trimmed) => opened_at = Some(index + 1),
+            None if INSTRUCTOR_END.contains(&trimmed) => {
+                return Err(MarkerError {
+                    line: index + 1,
+                    problem: "END INSTRUCTOR without a BEGIN".into(),
+                });
+            }
+            None => push_line(&mut out, line),
+            Some(_) if INSTRUCTOR_END.contains(&trimmed) => {
+                opened_at = None;
+                just_closed = true;
+            }
+            Some(_) => {}
+        }
+    }
+    match opened_at {
+        Some(line) => Err(MarkerError {
+            line,
+            problem: "instructor part is never closed".into(),
+        }),
+        None => Ok(out),
+    }
+}
+
 /// The byte ranges strictly between each pair of the student's start and
-/// end lines for exercise `number`, in order.
-fn spans(source: &str, number: u32) -> Vec<(usize, usize)> {
+/// end lines for exercise `number`, in order: what a student wrote.
+pub fn spans(source: &str, number: u32) -> Vec<(usize, usize)> {
     let (start_marker, end_marker) = (student_start(number), student_end(number));
     let mut found = Vec::new();
     let mut from = 0;
@@ -320,6 +420,31 @@ fn deadline() -> u32 {
         let docs = "//! write `// BEGIN SOLUTION exercise 3` above\nlet s = \"// STUB: x\";\n";
         assert!(!has_solutions(docs) && !has_markers(docs));
         assert!(has_markers(&fixture(REFERENCE)));
+    }
+
+    #[test]
+    fn an_answer_sits_between_the_student_lines() {
+        let copy = rewrite(&fixture(REFERENCE), |_| Keep::Answer).unwrap();
+        let stub = rewrite(&fixture(REFERENCE), |_| Keep::Stub).unwrap();
+        let (start, end) = spans(&copy, 2)[0];
+        assert_eq!(&copy[start..end], "    let secs = 30;\n    secs\n");
+        assert_eq!(student_exercises(&copy), vec![2]);
+        assert_eq!(student_exercises(&stub), vec![2]);
+    }
+
+    #[test]
+    fn instructor_parts_are_dropped_with_their_markers() {
+        let source = "a\n  // BEGIN INSTRUCTOR\nsecret\n  // END INSTRUCTOR\nb\n<!-- BEGIN INSTRUCTOR -->\nx\n<!-- END INSTRUCTOR -->\n";
+        assert!(has_instructor_parts(source));
+        assert_eq!(drop_instructor_parts(source).unwrap(), "a\nb\n");
+        let spaced = "a\n\n# BEGIN INSTRUCTOR\nx\n# END INSTRUCTOR\n\nb\n";
+        assert_eq!(drop_instructor_parts(spaced).unwrap(), "a\n\nb\n");
+        assert_eq!(
+            drop_instructor_parts("# BEGIN INSTRUCTOR\n")
+                .unwrap_err()
+                .line,
+            1
+        );
     }
 
     #[test]
