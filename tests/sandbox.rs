@@ -11,7 +11,14 @@ use sandbox::server::EventLoop;
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 fn sandbox_server(event_loop: EventLoop) -> std::net::SocketAddr {
-    start_server(move |listener| sandbox::server::run(listener, event_loop, Options::default())).0
+    // Lesson 3's flood check waits at most TIMEOUT for each line, and the
+    // sandbox holds the room for the stall timeout when a client stops
+    // reading: keep the stall timeout well under it.
+    let options = Options {
+        stall_timeout: Duration::from_secs(1),
+        ..Options::default()
+    };
+    start_server(move |listener| sandbox::server::run(listener, event_loop, options)).0
 }
 
 fn threaded_server() -> std::net::SocketAddr {

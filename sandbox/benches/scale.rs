@@ -245,6 +245,8 @@ fn measure(binary: &Path, args: &[String], n: usize) -> Result<(), String> {
     println!("   server memory: {rss}; threads: {threads}");
     let took = broadcast(&mut clients)?;
     println!("   broadcast to {} others: {:.1} ms", held - 1, ms(took));
+    let (rss, _) = memory(pid);
+    println!("   server memory after the broadcast: {rss} (sandbox target: peak 16 MB)");
     println!("   idle CPU with {held} clients: {}", idle_cpu(pid));
     let (median, p99) = latency(&mut clients)?;
     println!(

@@ -8,11 +8,12 @@
 //!
 //! ```text
 //! loop {
-//!     poll(all sockets, until the next idle deadline)   <- the only wait
-//!     accept_ready      every waiting connection, until WouldBlock
-//!     read_ready        the sockets with bytes; lines assembled across reads
-//!     flush_pending     outboxes, as far as each socket takes them now
-//!     expire_idle       only the clients whose deadline has come
+//!     poll(all sockets, until the next deadline)   <- the only wait
+//!     accept_ready      waiting connections, until WouldBlock (64 a turn at most)
+//!     read_ready        the sockets with bytes; lines handled within a budget,
+//!                       none at all while a recipient is behind (back-pressure)
+//!     flush_pending     outboxes, each in one write, as far as the socket takes it
+//!     expire            idle, silent and stalled clients; gentle closes past due
 //! }
 //! ```
 //!
@@ -32,6 +33,15 @@
 //!   is not an error but "nothing more right now"; a write may be partial.
 //! - [`idle::IdleTimers`]: a heap of deadlines, so that expiring idle clients
 //!   does not mean scanning 10,000 of them on every wake-up.
+//! - [`room`]'s module docs: **flow control**. A recipient that falls behind
+//!   is not dropped; the room stops *reading* senders until it catches up
+//!   ([`room::Room::holding_input`]), so TCP slows the senders down and no
+//!   line is lost. Only a client whose socket takes nothing for
+//!   `--stall-timeout` is let go, with a notice.
+//! - [`draining`]: closing gently (FIN, then read until the client closes
+//!   too), so that a reset does not throw away the last notice.
+//! - [`outbox::Outbox`] and [`inbox::Inbox`]: memory held only while bytes
+//!   wait, so 10,000 idle clients cost under a kilobyte each.
 //! - [`client::connect_with_timeout`] and [`client::is_timeout`]: connect and
 //!   read timeouts, and why a read timeout is `WouldBlock` on Unix and
 //!   `TimedOut` on Windows.
@@ -42,7 +52,10 @@
 //!
 //! ## New since the last lesson
 //! Timeouts, non-blocking sockets, readiness (`mio`), per-client outboxes
-//! written as sockets become writable. The protocol is lesson 3's
+//! written as sockets become writable, back-pressure from slow readers to
+//! fast senders, limits against idle and hostile clients (first-line
+//! timeout, per-address cap, a client limit that fits the descriptor limit,
+//! a memory budget for the whole server). The protocol is lesson 3's
 //! [`multiclients_threaded::protocol`], reused as it is. And UDP, in
 //! [`datagram`].
 //!
@@ -56,8 +69,10 @@ pub mod check;
 pub mod client;
 pub mod closing;
 pub mod datagram;
+pub mod draining;
 pub mod framing;
 pub mod idle;
+pub mod inbox;
 pub mod liveness;
 pub mod naive;
 pub mod outbox;

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use basic::cli::{self, parse_seconds};
 use clap::{Args, Parser, Subcommand};
-use sandbox::room::Options;
+use sandbox::room::{
+    DEFAULT_FIRST_LINE_TIMEOUT, DEFAULT_MAX_QUEUED_MB, DEFAULT_STALL_TIMEOUT, Options,
+};
 use sandbox::server::EventLoop;
 use sandbox::{DEFAULT_BACKLOG, DEFAULT_PORT};
 
@@ -28,9 +30,27 @@ struct ServerArgs {
     /// Disconnect a client that has sent nothing for this many seconds (default: never).
     #[arg(long, value_parser = parse_seconds)]
     idle_timeout: Option<f64>,
-    /// Refuse clients past this many, with a one-line notice.
-    #[arg(long, default_value_t = 10_000)]
-    max_clients: usize,
+    /// Refuse clients past this many, with a one-line notice [default: 10000, or what the
+    /// open-files limit (`ulimit -n`) allows, if lower].
+    #[arg(long)]
+    max_clients: Option<usize>,
+    /// Refuse a client's connections past this many from one address (loopback is never
+    /// capped, so tests and SSH tunnels are not; 0: no cap).
+    #[arg(long, default_value_t = basic::limits::DEFAULT_MAX_PER_ADDRESS)]
+    max_per_address: usize,
+    /// Let go of a client whose socket takes no byte for this many seconds while lines wait
+    /// for it (it gets a notice). Until then, the room stops reading senders so it can catch up.
+    #[arg(long, value_parser = parse_seconds, default_value_t = DEFAULT_STALL_TIMEOUT.as_secs_f64())]
+    stall_timeout: f64,
+    /// Close a client that has not sent one whole line this many seconds after connecting
+    /// (0: never).
+    #[arg(long, value_parser = parse_seconds, default_value_t = DEFAULT_FIRST_LINE_TIMEOUT.as_secs_f64())]
+    first_line_timeout: f64,
+    /// Memory budget, in MiB, for the bytes queued to all clients together: past it, the room
+    /// stops reading senders, and join and leave notices to clients that are behind are
+    /// counted instead of queued.
+    #[arg(long, default_value_t = DEFAULT_MAX_QUEUED_MB)]
+    max_queued_mb: usize,
     /// Do not announce joins and leaves (for large rooms and load tests).
     #[arg(long)]
     no_join_notices: bool,
@@ -108,11 +128,38 @@ fn serve(args: ServerArgs) -> anyhow::Result<bool> {
     basic::net::announce(&listener)?;
     let options = Options {
         idle_timeout: args.idle_timeout.map(Duration::from_secs_f64),
-        max_clients: args.max_clients,
+        max_clients: max_clients(args.max_clients),
         join_notices: !args.no_join_notices,
+        stall_timeout: Duration::from_secs_f64(args.stall_timeout),
+        first_line_timeout: (args.first_line_timeout > 0.0)
+            .then(|| Duration::from_secs_f64(args.first_line_timeout)),
+        max_queued_bytes: args.max_queued_mb.saturating_mul(1024 * 1024),
+        max_per_address: args.max_per_address,
     };
     sandbox::server::run(listener, args.event_loop, options)?;
     Ok(true)
+}
+
+/// The client limit: the one asked for, or by default 10,000 lowered to
+/// what the open-files limit allows (each client is one descriptor). A
+/// limit asked for above it is kept, with a note: past it, newcomers are
+/// refused as "out of file descriptors".
+fn max_clients(asked: Option<usize>) -> usize {
+    const DEFAULT_MAX_CLIENTS: usize = 10_000;
+    let (fits, note) = basic::limits::fit_to_open_files(asked.unwrap_or(DEFAULT_MAX_CLIENTS), 1);
+    match (asked, note) {
+        (None, Some(note)) => {
+            basic::log!("{note}");
+            fits
+        }
+        (Some(asked), Some(_)) => {
+            basic::log!(
+                "note: --max-clients {asked} is above what the open-files limit allows (about {fits} clients); past that, newcomers are refused as out of file descriptors (raise it with `ulimit -n`)"
+            );
+            asked
+        }
+        (asked, None) => asked.unwrap_or(fits),
+    }
 }
 
 fn chat(args: ClientArgs) -> anyhow::Result<bool> {

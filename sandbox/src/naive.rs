@@ -1,6 +1,10 @@
 //! Event loop 1, the naive one: every socket non-blocking, try each in turn,
 //! skip the ones that answer `WouldBlock`, sleep a little, start again.
 //!
+//! Flow control works here as in the readiness loop, through the room:
+//! while it holds input, `read_ready` reads nothing, and the senders' bytes
+//! wait in the kernel.
+//!
 //! It is correct, and it is the easiest loop to write. Its cost shows when
 //! nothing happens: it still wakes up every [`NAIVE_SLEEP`] and asks every
 //! socket, one system call each, whether it has anything. The README
@@ -15,8 +19,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use basic::{log, trace};
 
-use crate::readiness::ACCEPT_RETRY_DELAY;
+use crate::readiness::{ACCEPT_RETRY_DELAY, ACCEPTS_PER_TURN};
 use crate::room::{ClientId, Options, Room};
+use crate::server::OutOfDescriptors;
 
 /// How long the loop sleeps after a turn in which nothing happened. Shorter
 /// means lower latency and more CPU burnt while idle; longer, the reverse.
@@ -31,25 +36,34 @@ pub fn run(listener: TcpListener, options: Options) -> anyhow::Result<()> {
         .context("cannot make the listener non-blocking")?;
     let mut room = Room::new(options);
     let mut next_id: ClientId = 0;
+    let mut out_of_descriptors = OutOfDescriptors::default();
     // After a failed accept, no accepting until then (see ACCEPT_RETRY_DELAY).
     let mut accept_paused_until: Option<Instant> = None;
     loop {
         let now = Instant::now();
+        room.tick(now);
         let mut busy = false;
         if accept_paused_until.is_none_or(|until| until <= now) {
             accept_paused_until = None;
             match accept_all(&listener, &mut room, &mut next_id, now) {
                 Accepted::Some => busy = true,
                 Accepted::Nothing => {}
-                Accepted::Failed => accept_paused_until = Some(now + ACCEPT_RETRY_DELAY),
+                Accepted::Failed(err) => {
+                    accept_failed(&listener, &mut out_of_descriptors, &err, now);
+                    accept_paused_until = Some(now + ACCEPT_RETRY_DELAY);
+                }
             }
         }
-        // Try every client, ready or not: most answer WouldBlock.
+        out_of_descriptors.tick(now);
+        // Try every client, ready or not: most answer WouldBlock. (While
+        // the room holds input, read_ready reads nothing.)
         for id in room.ids() {
             busy |= room.read_ready(id, now);
         }
+        // The naive loop tries everyone anyway: no list to keep.
+        drop(room.take_unfinished_reads());
         room.flush_all();
-        room.expire_idle(now);
+        room.expire(now);
         room.settle();
         drop(room.take_closed()); // dropping a std socket closes it
         if !busy {
@@ -63,7 +77,7 @@ enum Accepted {
     Some,
     Nothing,
     /// accept() failed (for example out of file descriptors).
-    Failed,
+    Failed(io::Error),
 }
 
 /// Accepts every connection waiting in the backlog, until `WouldBlock`.
@@ -82,13 +96,9 @@ fn accept_all(
             Ok(connection) => connection,
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return accepted,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => {
-                // Out of file descriptors, say: the connection stays in the
-                // backlog, and we try again after ACCEPT_RETRY_DELAY (every
-                // turn would fill the log with the same line, 1,000 a second).
-                log!("accept failed: {err}; still serving, retrying in {ACCEPT_RETRY_DELAY:?}");
-                return Accepted::Failed;
-            }
+            // Out of file descriptors, say: the connection stays in the
+            // backlog; the caller refuses it or tries again later.
+            Err(err) => return Accepted::Failed(err),
         };
         trace!("accept() -> {peer}");
         accepted = Accepted::Some;
@@ -100,12 +110,33 @@ fn accept_all(
             Room::refuse(stream, peer, room.len());
             continue;
         }
+        if !room.admit_address(peer) {
+            room.refuse_address(stream, peer);
+            continue;
+        }
         *next_id += 1;
         room.join(*next_id, stream, peer, now);
     }
     // STUB: let _ = (listener, room, next_id, now);
     // STUB: todo!("exercise 4: accept until WouldBlock (sandbox/EXERCISES.md)")
     // END SOLUTION exercise 4
+}
+
+/// After a failed accept: out of file descriptors, refuses the waiting
+/// connections with a notice (the log says so once per burst); any other
+/// error is logged, and accepting pauses for [`ACCEPT_RETRY_DELAY`] (every
+/// turn would fill the log with the same line, 1,000 a second).
+fn accept_failed(
+    listener: &TcpListener,
+    out_of_descriptors: &mut OutOfDescriptors,
+    err: &io::Error,
+    now: Instant,
+) {
+    if basic::limits::is_out_of_descriptors(err) {
+        out_of_descriptors.refuse_waiting(listener, now, ACCEPTS_PER_TURN);
+    } else {
+        log!("accept failed: {err}; still serving, retrying in {ACCEPT_RETRY_DELAY:?}");
+    }
 }
 
 /// An accepted socket does not inherit the listener's non-blocking mode on

@@ -10,13 +10,22 @@
 //! carries the token and what became possible (read, write).
 //!
 //! mio's events are *edge-triggered*: an event says "this changed", once. So
-//! a readable socket must be read until `WouldBlock` (or put on the
-//! unfinished list, see [`READS_PER_WAKEUP`](crate::room::READS_PER_WAKEUP)),
-//! or no new event will come for the bytes left behind.
+//! a readable socket must be read until `WouldBlock`, or put on the room's
+//! unfinished list (its turn budget ran out, or the room is holding input
+//! for back-pressure), or no new event will come for the bytes left behind.
+//! The same holds for the listener: past [`ACCEPTS_PER_TURN`], the loop
+//! remembers to accept again next turn.
+//!
+//! Back-pressure needs no change of registration: while the room holds
+//! input it simply does not read, and notes who was readable. The bytes
+//! stay in the kernel, the senders' TCP windows close, and the writable
+//! events of the recipients that were behind wake the loop when they
+//! catch up.
 //!
 //! The loop is four named steps, each its own function:
 //! `accept_ready`, `client_ready` (read what is ready, write what is
-//! pending), and the room's [`expire_idle`](Room::expire_idle).
+//! pending), and the room's [`expire`](Room::expire) (idle, silent and
+//! stalled clients, gentle closes past their deadline).
 
 use std::io;
 use std::net::TcpListener;
@@ -29,6 +38,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use crate::room::{ClientId, Options, Room};
+use crate::server::OutOfDescriptors;
 
 /// The listener's token; clients get tokens 1, 2, 3... (their ids).
 pub const LISTENER: Token = Token(0);
@@ -41,11 +51,24 @@ pub const EVENTS_PER_WAKEUP: usize = 1024;
 /// long before trying again, so that a lasting failure does not spin.
 pub const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(100);
 
+/// At most this many connections are accepted per turn: each newcomer's
+/// welcome and join notice are work too, and a crowd arriving at once must
+/// not keep the loop from the clients already in.
+pub const ACCEPTS_PER_TURN: usize = 64;
+
 /// The server's state between wake-ups.
 struct Server {
     poll: Poll,
     listener: mio::net::TcpListener,
+    /// The same listening socket as std sees it (a second descriptor for
+    /// it), for refusing with the spare descriptor.
+    std_listener: TcpListener,
     room: Room<TcpStream>,
+    /// The last turn stopped accepting at ACCEPTS_PER_TURN: more may wait.
+    accept_more: bool,
+    out_of_descriptors: OutOfDescriptors,
+    /// A burst of refusals is going on: wake up to log its end.
+    refusing: bool,
     next_id: ClientId,
     /// Set after a failed accept: when to try accepting again.
     accept_retry_at: Option<Instant>,
@@ -57,20 +80,25 @@ pub fn run(listener: TcpListener, options: Options) -> anyhow::Result<()> {
     let mut server = Server::new(listener, options)?;
     let mut events = Events::with_capacity(EVENTS_PER_WAKEUP);
     loop {
-        let retry_reads = server.room.take_unfinished_reads();
-        wait_for_events(&mut server, &mut events, !retry_reads.is_empty())?;
+        let work_waiting = server.room.has_unfinished_reads() || server.accept_more;
+        wait_for_events(&mut server, &mut events, work_waiting)?;
         let now = Instant::now();
-        for event in events.iter() {
-            match event.token() {
-                LISTENER => accept_ready(&mut server, now),
-                Token(id) => client_ready(&mut server.room, id, event, now),
-            }
+        server.room.tick(now);
+        // Newcomers first: their welcome then waits only for this turn's
+        // work, not for the next one's.
+        let accept_more = std::mem::take(&mut server.accept_more);
+        if accept_more || events.iter().any(|event| event.token() == LISTENER) {
+            accept_ready(&mut server, now);
         }
-        for id in retry_reads {
+        for event in events.iter().filter(|event| event.token() != LISTENER) {
+            client_ready(&mut server.room, event.token().0, event, now);
+        }
+        for id in server.room.take_unfinished_reads() {
             server.room.read_ready(id, now);
         }
         retry_accept(&mut server, now);
-        server.room.expire_idle(now);
+        server.refusing = server.out_of_descriptors.tick(now);
+        server.room.expire(now);
         server.room.settle();
         deregister_closed(server.poll.registry(), &mut server.room);
     }
@@ -82,6 +110,9 @@ impl Server {
         listener
             .set_nonblocking(true)
             .context("cannot make the listener non-blocking")?;
+        let std_listener = listener
+            .try_clone()
+            .context("cannot duplicate the listener's descriptor")?;
         let mut listener = mio::net::TcpListener::from_std(listener);
         let poll = Poll::new().context("cannot create the readiness poller")?;
         // Interest::READABLE on a listener means "a connection is waiting
@@ -92,7 +123,11 @@ impl Server {
         Ok(Server {
             poll,
             listener,
+            std_listener,
             room: Room::new(options),
+            accept_more: false,
+            out_of_descriptors: OutOfDescriptors::default(),
+            refusing: false,
             next_id: LISTENER.0,
             accept_retry_at: None,
         })
@@ -118,37 +153,57 @@ fn wait_for_events(
     }
 }
 
-/// How long `poll` may sleep: until the earliest idle deadline or accept
-/// retry, not at all if reads are waiting, for ever if nothing is due.
+/// How long `poll` may sleep: until the earliest timer or accept retry, not
+/// at all if reads or accepts are waiting, for ever if nothing is due.
 fn wait_bound(server: &Server, now: Instant, reads_waiting: bool) -> Option<Duration> {
     if reads_waiting {
         return Some(Duration::ZERO);
     }
-    let deadlines = [server.room.next_deadline(), server.accept_retry_at];
+    let burst_end = server
+        .refusing
+        .then(|| now + basic::limits::RefusalBurst::QUIET);
+    let deadlines = [
+        server.room.next_deadline(),
+        server.accept_retry_at,
+        burst_end,
+    ];
     let earliest = deadlines.into_iter().flatten().min()?;
     // Round up to the next millisecond: epoll counts whole milliseconds, and
     // waking a hair early would only mean a second, empty, wake-up.
     Some(earliest.saturating_duration_since(now) + Duration::from_millis(1))
 }
 
-/// Step 1: accepts every connection waiting in the backlog, until
-/// `WouldBlock`. A failed accept is logged and retried later.
+/// Step 1: accepts the connections waiting in the backlog, until
+/// `WouldBlock` or [`ACCEPTS_PER_TURN`]. Out of file descriptors, refuses
+/// them with a notice; another failed accept is logged and retried later.
 fn accept_ready(server: &mut Server, now: Instant) {
-    loop {
+    for _ in 0..ACCEPTS_PER_TURN {
         match server.listener.accept() {
             Ok((stream, peer)) => admit(server, stream, peer, now),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if basic::limits::is_out_of_descriptors(&err) => {
+                let listener = &server.std_listener;
+                let refused =
+                    server
+                        .out_of_descriptors
+                        .refuse_waiting(listener, now, ACCEPTS_PER_TURN);
+                server.refusing |= refused > 0;
+                // Even the spare did not help (or more wait): try again soon.
+                // mio reports the listener again only when a *new*
+                // connection arrives, so we set our own reminder.
+                server.accept_retry_at = Some(now + ACCEPT_RETRY_DELAY);
+                return;
+            }
             Err(err) => {
-                // The connection stays in the backlog. mio reports the
-                // listener again only when a *new* one arrives, so we set
-                // our own reminder instead of waiting for that.
+                // The connection stays in the backlog; see above.
                 log!("accept failed: {err}; still serving, retrying in {ACCEPT_RETRY_DELAY:?}");
                 server.accept_retry_at = Some(now + ACCEPT_RETRY_DELAY);
                 return;
             }
         }
     }
+    server.accept_more = true; // the cap, not WouldBlock: more may wait
 }
 
 /// Registers one accepted client and lets it join the room (or refuses it).
@@ -156,6 +211,10 @@ fn admit(server: &mut Server, mut stream: TcpStream, peer: std::net::SocketAddr,
     trace!("accept() -> {peer}");
     if server.room.is_full() {
         Room::refuse(stream, peer, server.room.len());
+        return;
+    }
+    if !server.room.admit_address(peer) {
+        server.room.refuse_address(stream, peer);
         return;
     }
     // See the naive loop: each chat line leaves at once.
@@ -171,6 +230,7 @@ fn admit(server: &mut Server, mut stream: TcpStream, peer: std::net::SocketAddr,
         .register(&mut stream, Token(id), interest)
     {
         log!("{peer}: cannot register the socket: {err}; closing it");
+        server.room.release_address(peer);
         return;
     }
     server.room.join(id, stream, peer, now);
@@ -188,12 +248,8 @@ fn retry_accept(server: &mut Server, now: Instant) {
 fn client_ready(room: &mut Room<TcpStream>, id: ClientId, event: &Event, now: Instant) {
     // A hang-up or error shows as readable too: the read then returns 0 or
     // the error, which is how the room learns of it.
-    if event.is_readable() || event.is_read_closed() || event.is_error() {
-        room.read_ready(id, now);
-    }
-    if event.is_writable() {
-        room.flush_pending(id);
-    }
+    let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+    room.ready(id, readable, event.is_writable(), now);
 }
 
 /// Removes closed sockets from the poller, then drops (closes) them.

@@ -1,9 +1,9 @@
 //! The chat room both event loops share: names, broadcast, commands,
-//! outgoing buffers, idle expiry. Nothing here waits: every socket call is
-//! non-blocking, so the room never stops for one client. The two loops
-//! ([`naive`](crate::naive), [`readiness`](crate::readiness)) differ only in
-//! how they find out *which* clients to call [`Room::read_ready`] and
-//! [`Room::flush_pending`] for.
+//! outgoing buffers, flow control, timers. Nothing here waits: every socket
+//! call is non-blocking, so the room never stops for one client. The two
+//! loops ([`naive`](crate::naive), [`readiness`](crate::readiness)) differ
+//! only in how they find out *which* clients to call [`Room::read_ready`]
+//! and [`Room::flush_pending`] for.
 //!
 //! The protocol itself (parsing a line, checking a name, the wire format of
 //! `NAME: TEXT` and `* NOTICE`) is lesson 3's, reused from
@@ -12,37 +12,90 @@
 //! Work happens in small steps, and a step never closes a client in the
 //! middle: it marks the client as leaving ([`Room::doom`]), and
 //! [`Room::settle`] closes it once the step is over. That way a broadcast
-//! that finds a too-slow client does not change the room it is iterating.
+//! never changes the room it is iterating.
+//!
+//! ## Flow control: back-pressure, not drops
+//! Every line a client sends is copied into every other client's
+//! [`Outbox`]. If one recipient reads slower than the room talks, its
+//! outbox grows. There are three things a server can do about it:
+//!
+//! 1. let it grow: one client that never reads eats all the memory;
+//! 2. drop lines, or drop the client, at a limit: a healthy client that
+//!    was only a little slower during a burst loses lines;
+//! 3. **slow the senders down** (what this room does): when a recipient's
+//!    outbox passes [`HIGH_WATER_BYTES`](crate::outbox::HIGH_WATER_BYTES),
+//!    or all outboxes together pass `--max-queued-mb`, the room stops
+//!    *reading* ([`Room::holding_input`]). Senders' bytes then wait in the
+//!    kernel's receive buffers; once those are full, TCP's flow control
+//!    stops the senders' own writes. Nothing is lost, memory stays bounded,
+//!    and reading resumes as soon as the recipients have caught up.
+//!
+//! The price of 3 is that one client that reads *nothing* would stop the
+//! whole room. So each client with bytes waiting has a stall timer: if its
+//! socket takes no byte for `--stall-timeout`, it is let go (its queue is
+//! thrown away, it gets a notice, the room is told), and the others go on.
+//! A slow client that keeps reading, however slowly, makes progress and is
+//! never let go.
+//!
+//! ## Work per turn, not bytes per turn
+//! One 16 KiB read of `a\n` lines from a client named with 24 characters
+//! is 8,192 lines, each copied to every member: megabytes of work from one
+//! read. So the budget that keeps one busy client from delaying everyone
+//! counts the bytes its lines fan out ([`FANOUT_BYTES_PER_TURN`]), checked
+//! line by line; the rest waits in its [`Inbox`] for the next turn.
+//!
+//! ## Memory: per client, and for the whole server
+//! Buffers exist only while they hold bytes ([`Inbox`], [`Outbox`]). Join
+//! and leave notices go to every member, so N members that never read would
+//! receive N² notices: past the server's budget, those notices are counted
+//! instead of queued for members with unread bytes, and each gets one line
+//! saying how many it missed once it reads again.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
+use basic::limits::PerAddressLimit;
 use basic::trace::preview;
 use basic::{log, trace};
-use multiclients_threaded::protocol::{
-    self, LineBuffer, LineTooLong, MAX_LINE_BYTES, NameError, Request,
-};
+use multiclients_threaded::protocol::{self, LineTooLong, MAX_LINE_BYTES, NameError, Request};
 
+use crate::draining::{DRAIN_TIMEOUT, Draining};
 use crate::idle::IdleTimers;
-use crate::outbox::{Flushed, MAX_OUTBOX_BYTES, Outbox, Overflow};
+use crate::inbox::{Arrived, Inbox, READ_BUF_BYTES};
+use crate::outbox::{Flushed, Outbox};
 
 /// Identifies a client for the whole life of the server. Ids are never
-/// reused, so a stale idle-timer entry can never hit a newer client.
+/// reused, so a stale timer entry can never hit a newer client.
 pub type ClientId = usize;
 
-/// How many bytes one `read` may return.
-pub const READ_BUF_BYTES: usize = 4096;
+/// How many bytes one client's lines may put into outboxes (its lines
+/// times their recipients) in one turn of the loop. Past it, the client's
+/// remaining input waits for the next turn, so that the others, and a
+/// newcomer's welcome, wait at most about this much copying (well under a
+/// millisecond).
+pub const FANOUT_BYTES_PER_TURN: usize = 32 * 1024;
 
-/// How many reads one client gets per wake-up. A client that keeps its
-/// socket full would otherwise keep the loop reading it while everyone
-/// else waits; past the budget it is revisited on the next turn.
-pub const READS_PER_WAKEUP: usize = 16;
-
-/// `/who` lists at most this many names, so that its answer always fits in
-/// an outbox, even in a room of 10,000.
+/// `/who` lists at most this many names, so that its answer stays short,
+/// even in a room of 10,000.
 pub const MAX_WHO_NAMES: usize = 100;
+
+/// `--stall-timeout`'s default: how long a client with bytes waiting may
+/// take no byte at all before it is let go.
+///
+/// A healthy connection makes progress well within it (a lost segment is
+/// sent again after 0.2 to 1 s), and the room's pause while it waits for a
+/// client that vanished (a laptop closed mid-chat) stays a hiccup.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_millis(1500);
+
+/// `--first-line-timeout`'s default: a client that has not sent one whole
+/// line this long after connecting is closed (a port scanner, a forgotten
+/// `nc`, an attack holding connections open).
+pub const DEFAULT_FIRST_LINE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `--max-queued-mb`'s default: all outboxes together, in MiB.
+pub const DEFAULT_MAX_QUEUED_MB: usize = 8;
 
 /// What the room needs from a socket: bytes in, bytes out, and a way to say
 /// "no more from me". Both `std::net::TcpStream` (the naive loop) and
@@ -73,6 +126,18 @@ pub struct Options {
     pub max_clients: usize,
     /// Tell the room about joins and leaves (off with `--no-join-notices`).
     pub join_notices: bool,
+    /// Let go of a client whose socket takes no byte for this long while
+    /// bytes wait for it (`--stall-timeout`).
+    pub stall_timeout: Duration,
+    /// Close a client that sends no whole line this long after connecting
+    /// (`--first-line-timeout`; `None`: never).
+    pub first_line_timeout: Option<Duration>,
+    /// Bytes queued for all clients together before the room holds input
+    /// and summarises join and leave notices (`--max-queued-mb`).
+    pub max_queued_bytes: usize,
+    /// Connections from one address (`--max-per-address`; 0: no cap;
+    /// loopback is never capped).
+    pub max_per_address: usize,
 }
 
 impl Default for Options {
@@ -81,6 +146,10 @@ impl Default for Options {
             idle_timeout: None,
             max_clients: 10_000,
             join_notices: true,
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+            first_line_timeout: Some(DEFAULT_FIRST_LINE_TIMEOUT),
+            max_queued_bytes: DEFAULT_MAX_QUEUED_MB * 1024 * 1024,
+            max_per_address: basic::limits::DEFAULT_MAX_PER_ADDRESS,
         }
     }
 }
@@ -91,9 +160,12 @@ pub enum Leaving {
     Quit,
     Closed,
     Lost(String),
-    TooSlow,
+    /// Its socket took nothing for the stall timeout while bytes waited.
+    TooSlow(Duration),
     LineTooLong,
     Idle(Duration),
+    /// No whole line within the first-line timeout.
+    Silent(Duration),
 }
 
 impl Leaving {
@@ -103,9 +175,12 @@ impl Leaving {
             Leaving::Quit => "quit".into(),
             Leaving::Closed => "closed the connection".into(),
             Leaving::Lost(err) => format!("connection lost: {err}"),
-            Leaving::TooSlow => format!("too slow: {MAX_OUTBOX_BYTES} bytes waited unread"),
+            Leaving::TooSlow(after) => {
+                format!("too slow: read nothing for {}s", after.as_secs_f32())
+            }
             Leaving::LineTooLong => format!("sent a line over {MAX_LINE_BYTES} bytes"),
             Leaving::Idle(after) => format!("idle for {}s", after.as_secs_f32()),
+            Leaving::Silent(after) => format!("no line within {}s", after.as_secs_f32()),
         }
     }
 }
@@ -115,38 +190,102 @@ pub struct Client<S> {
     stream: S,
     peer: SocketAddr,
     name: String,
-    lines: LineBuffer,
+    /// Bytes read and not yet handled.
+    inbox: Inbox,
     outbox: Outbox,
     last_heard: Instant,
+    /// Has sent one whole line (the first-line timeout no longer applies).
+    spoke: bool,
+    /// When its socket last took bytes (or its outbox last became non-empty).
+    last_progress: Instant,
+    /// Has an entry in the stall timers.
+    stall_watched: bool,
+    /// Counted in [`Books::behind`].
+    behind: bool,
     /// Already in the room's list of clients to flush.
     in_dirty: bool,
+    /// Join and leave notices counted instead of queued (over the budget).
+    missed_notices: u64,
     /// Set once the client is doomed; [`Room::settle`] closes it.
     leaving: Option<Leaving>,
 }
 
-/// Work the current step found for later: clients to flush, to close.
-#[derive(Default)]
-struct Pending {
-    dirty: Vec<ClientId>,
-    doomed: Vec<ClientId>,
+/// Whether a line may be summarised instead of queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A chat line, a reply, a notice to one client: always queued.
+    Line,
+    /// A join or leave notice to the whole room: counted instead of queued
+    /// for a member with unread bytes while the server is over its budget.
+    RoomNotice,
 }
 
-impl Pending {
-    /// Queues `line` for one client: marks it for flushing, or dooms it if
-    /// its outbox is full. The one place where bytes enter an outbox.
-    fn deliver<S>(&mut self, id: ClientId, client: &mut Client<S>, line: &[u8]) {
+/// The room's accounts: what waits where, and what the current step found
+/// for later (clients to flush, to close).
+struct Books {
+    dirty: Vec<ClientId>,
+    doomed: Vec<ClientId>,
+    /// Bytes in all outboxes together.
+    queued: usize,
+    /// Clients over the high-water mark.
+    behind: usize,
+    /// Bytes ever queued: the work counter the turn budget reads.
+    work: usize,
+    stalls: IdleTimers,
+    now: Instant,
+    stall_timeout: Duration,
+    max_queued: usize,
+}
+
+impl Books {
+    fn over_budget(&self) -> bool {
+        self.queued > self.max_queued
+    }
+
+    /// Queues `line` for one client. The one place where bytes enter an
+    /// outbox, so the accounts stay right.
+    fn deliver<S>(&mut self, id: ClientId, client: &mut Client<S>, line: &[u8], kind: Kind) {
         if client.leaving.is_some() {
             return;
         }
-        match client.outbox.push(line) {
-            Ok(()) if !client.in_dirty => {
-                client.in_dirty = true;
-                self.dirty.push(id);
+        if kind == Kind::RoomNotice && self.over_budget() && !client.outbox.is_empty() {
+            client.missed_notices += 1;
+            return;
+        }
+        if client.outbox.is_empty() {
+            client.last_progress = self.now;
+            if !client.stall_watched {
+                client.stall_watched = true;
+                self.stalls.watch(id, self.now + self.stall_timeout);
             }
-            Ok(()) => {}
-            Err(Overflow) => {
-                client.leaving = Some(Leaving::TooSlow);
-                self.doomed.push(id);
+        }
+        client.outbox.push(line);
+        self.queued += line.len();
+        self.work += line.len();
+        self.update_behind(client);
+        if !client.in_dirty {
+            client.in_dirty = true;
+            self.dirty.push(id);
+        }
+    }
+
+    /// Bytes left `client`'s outbox (written, or thrown away).
+    fn sent<S>(&mut self, client: &mut Client<S>, bytes: usize) {
+        self.queued -= bytes;
+        if bytes > 0 {
+            client.last_progress = self.now;
+        }
+        self.update_behind(client);
+    }
+
+    fn update_behind<S>(&mut self, client: &mut Client<S>) {
+        let behind = client.outbox.is_over_high_water();
+        if behind != client.behind {
+            client.behind = behind;
+            if behind {
+                self.behind += 1;
+            } else {
+                self.behind -= 1;
             }
         }
     }
@@ -166,18 +305,28 @@ pub struct Room<S> {
     /// Ordered by id, that is by arrival: the naive loop tries clients, and
     /// a broadcast reaches them, in the order they joined.
     clients: BTreeMap<ClientId, Client<S>>,
-    /// Who holds each name. A name is free again as soon as its client is
-    /// doomed, so that a client that lost its connection can come back
-    /// under the same name right away.
+    /// Who holds each name, keyed by [`protocol::name_key`] (lower case:
+    /// `Bob` and `bob` are one name). A name is free again as soon as its
+    /// client is doomed, so that a client that lost its connection can come
+    /// back under the same name right away.
     names: HashMap<String, ClientId>,
     options: Options,
     guests: u64,
     idle: IdleTimers,
-    pending: Pending,
-    /// Clients whose read budget ran out with bytes perhaps still waiting.
-    /// A set: a client read twice in one turn must not be listed twice, or
-    /// its share of the next turn would double, and double again.
+    first_line: IdleTimers,
+    books: Books,
+    /// Clients with input perhaps waiting (in their inbox or the kernel)
+    /// that were not read to the end: their turn budget ran out, or the
+    /// room is holding input. mio reports a socket readable once, so these
+    /// must be remembered. A set: a client listed twice would get double.
     unfinished_reads: BTreeSet<ClientId>,
+    /// Clients on their way out (see [`draining`](crate::draining)).
+    draining: BTreeMap<ClientId, Draining<S>>,
+    drain_timers: IdleTimers,
+    per_address: PerAddressLimit,
+    /// Where every `read` lands first; only bytes that arrived are copied
+    /// into the client's own inbox.
+    scratch: Vec<u8>,
     /// Sockets of clients just closed, for the loop to deregister and drop.
     closed: Vec<S>,
 }
@@ -187,12 +336,27 @@ impl<S: Connection> Room<S> {
         Room {
             clients: BTreeMap::new(),
             names: HashMap::new(),
-            options,
             guests: 0,
             idle: IdleTimers::default(),
-            pending: Pending::default(),
+            first_line: IdleTimers::default(),
+            books: Books {
+                dirty: Vec::new(),
+                doomed: Vec::new(),
+                queued: 0,
+                behind: 0,
+                work: 0,
+                stalls: IdleTimers::default(),
+                now: Instant::now(),
+                stall_timeout: options.stall_timeout,
+                max_queued: options.max_queued_bytes,
+            },
             unfinished_reads: BTreeSet::new(),
+            draining: BTreeMap::new(),
+            drain_timers: IdleTimers::default(),
+            per_address: PerAddressLimit::new(options.max_per_address),
+            scratch: vec![0; READ_BUF_BYTES],
             closed: Vec::new(),
+            options,
         }
     }
 
@@ -202,6 +366,24 @@ impl<S: Connection> Room<S> {
 
     pub fn is_empty(&self) -> bool {
         self.clients.is_empty()
+    }
+
+    /// Tells the room the time, once per turn of the loop (timers and stall
+    /// accounting use it; asking the clock per line would cost more).
+    pub fn tick(&mut self, now: Instant) {
+        self.books.now = now;
+    }
+
+    /// Whether the room reads no input now: a recipient is behind, or all
+    /// outboxes together are over the budget. The senders' bytes wait in
+    /// the kernel, and TCP slows the senders down (back-pressure).
+    pub fn holding_input(&self) -> bool {
+        self.books.behind > 0 || self.books.over_budget()
+    }
+
+    /// Bytes waiting in all outboxes together.
+    pub fn queued_bytes(&self) -> usize {
+        self.books.queued
     }
 
     /// Whether `--max-clients` is reached: the next client is refused.
@@ -218,33 +400,65 @@ impl<S: Connection> Room<S> {
         self.clients.keys().copied().collect()
     }
 
-    /// Welcomes a newly accepted client under a free guest name.
+    /// Counts a connection from `peer` against `--max-per-address`; false
+    /// (and the loop refuses it with [`Room::refuse_address`]) past the cap.
+    pub fn admit_address(&mut self, peer: SocketAddr) -> bool {
+        self.per_address.try_admit(peer.ip())
+    }
+
+    /// Undoes [`Room::admit_address`] for a connection that could not join.
+    pub fn release_address(&mut self, peer: SocketAddr) {
+        self.per_address.release(peer.ip());
+    }
+
+    /// Turns away a client over `--max-per-address`: one notice, then close.
+    pub fn refuse_address(&self, mut stream: S, peer: SocketAddr) {
+        let max = self.per_address.max_per_address();
+        log!("{peer} refused: {max} connections from that address already");
+        let line = protocol::notice(format!(
+            "too many connections from your address ({max}); try again later"
+        ));
+        let _ = stream.write(line.as_bytes());
+        stream.shutdown_write();
+    }
+
+    /// Welcomes a newly accepted client under a free guest name. The loop
+    /// has checked [`Room::is_full`] and [`Room::admit_address`].
     pub fn join(&mut self, id: ClientId, stream: S, peer: SocketAddr, now: Instant) {
         let name = self.free_guest_name();
         log!(
             "{peer} joined as {name} ({} connected)",
             self.clients.len() + 1
         );
-        self.names.insert(name.clone(), id);
+        self.names.insert(protocol::name_key(&name), id);
         let client = Client {
             stream,
             peer,
             name: name.clone(),
-            lines: LineBuffer::new(MAX_LINE_BYTES),
+            inbox: Inbox::default(),
             outbox: Outbox::default(),
             last_heard: now,
+            spoke: false,
+            last_progress: now,
+            stall_watched: false,
+            behind: false,
             in_dirty: false,
+            missed_notices: 0,
             leaving: None,
         };
         self.clients.insert(id, client);
         if let Some(timeout) = self.options.idle_timeout {
             self.idle.watch(id, now + timeout);
         }
+        if let Some(timeout) = self.options.first_line_timeout {
+            self.first_line.watch(id, now + timeout);
+        }
         let welcome =
             format!("welcome, {name}: /nick NAME renames you, /who lists the room, /quit leaves");
         self.queue_for(id, &protocol::notice(welcome));
         if self.options.join_notices {
-            self.broadcast(Some(id), &protocol::notice(format!("{name} joined")));
+            let line = protocol::notice(format!("{name} joined"));
+            self.broadcast_kind(Some(id), &line, Kind::RoomNotice);
         }
     }
 
@@ -268,54 +482,100 @@ impl<S: Connection> Room<S> {
             self.guests += 1;
             let name = protocol::default_name(self.guests);
             // Someone may have taken `guest7` with /nick: skip to the next.
-            if !self.names.contains_key(&name) {
+            if !self.names.contains_key(&protocol::name_key(&name)) {
                 return name;
             }
         }
     }
 
     /// Reads what `id` sent, without waiting, and handles every complete
-    /// line. Returns whether any byte arrived (the naive loop uses it to
-    /// decide whether to sleep).
+    /// line, until the socket has nothing more (`WouldBlock`), the client's
+    /// turn budget is spent, or the room holds input. In the last two cases
+    /// the client goes on the unfinished list, to be read again later.
+    /// Returns whether any byte arrived (the naive loop sleeps if none did).
     pub fn read_ready(&mut self, id: ClientId, now: Instant) -> bool {
-        let mut buf = [0u8; READ_BUF_BYTES];
+        if self.live_client(id).is_none() {
+            return false;
+        }
+        let work_at_start = self.books.work;
         let mut got_bytes = false;
-        for _ in 0..READS_PER_WAKEUP {
-            let Some(client) = self.live_client(id) else {
+        loop {
+            // First the lines already read, then more from the socket.
+            if !self.handle_lines(id, work_at_start) || self.holding_input() {
+                // Stopped with input perhaps waiting: come back to it. While
+                // the room holds input, the bytes stay in the kernel.
+                self.unfinished_reads.insert(id);
+                return got_bytes;
+            }
+            let Some(client) = self.clients.get_mut(&id).filter(|c| c.leaving.is_none()) else {
                 return got_bytes;
             };
             // read() on a non-blocking socket: the bytes already in the
             // kernel's receive buffer, or WouldBlock if there are none.
-            match client.stream.read(&mut buf) {
-                // 0: the client closed its side (FIN). Not an error.
-                Ok(0) => return self.doom(id, Leaving::Closed) || got_bytes,
-                Ok(n) => {
+            match client
+                .inbox
+                .read_from(&mut client.stream, &mut self.scratch)
+            {
+                Ok(Arrived::Bytes(n)) => {
                     trace!("read({}) -> {n} bytes", client.peer);
                     got_bytes = true;
                     client.last_heard = now;
-                    client.lines.extend(&buf[..n]);
-                    self.handle_lines(id);
                 }
                 // Nothing more for now: the readiness loop will hear when there is.
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return got_bytes,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return self.doom(id, Leaving::Lost(err.to_string())) || got_bytes,
+                Ok(Arrived::Empty) => return got_bytes,
+                // 0 bytes: the client closed its side (FIN). Not an error;
+                // a last line without its `\n` still counts.
+                Ok(Arrived::Closed) => {
+                    self.handle_last_line(id);
+                    return !self.doom(id, Leaving::Closed);
+                }
+                Err(err) => return !self.doom(id, Leaving::Lost(err.to_string())),
             }
         }
-        self.unfinished_reads.insert(id); // budget spent: more may be waiting
-        got_bytes
     }
 
     fn live_client(&mut self, id: ClientId) -> Option<&mut Client<S>> {
         self.clients.get_mut(&id).filter(|c| c.leaving.is_none())
     }
 
-    /// Takes every complete line out of `id`'s line buffer and handles it.
-    fn handle_lines(&mut self, id: ClientId) {
-        while let Some(client) = self.live_client(id) {
-            match client.lines.next_line() {
-                None => return,
-                Some(Ok(raw)) => self.handle_line(id, &protocol::decode_line(&raw)),
+    /// The client closed after a line without `\n` (`printf 'hi' | nc`):
+    /// that line is delivered like any other.
+    fn handle_last_line(&mut self, id: ClientId) {
+        let Some(client) = self.live_client(id) else {
+            return;
+        };
+        let mut inbox = std::mem::take(&mut client.inbox);
+        if let Some(line) = inbox.last_line() {
+            let line = inbox.line(line);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            self.handle_line(id, &protocol::decode_line(line));
+        }
+    }
+
+    /// Handles the complete lines in `id`'s inbox, one at a time, while the
+    /// room is not holding input and the turn's budget lasts. Returns true
+    /// when none is left (or the client is gone).
+    fn handle_lines(&mut self, id: ClientId, work_at_start: usize) -> bool {
+        let Some(client) = self.live_client(id) else {
+            return true;
+        };
+        // Taken out while its lines are handled (they need the whole room);
+        // put back below if the client is still here.
+        let mut inbox = std::mem::take(&mut client.inbox);
+        let mut all_handled = true;
+        loop {
+            if self.holding_input() || self.books.work - work_at_start >= FANOUT_BYTES_PER_TURN {
+                all_handled = inbox.is_empty();
+                break;
+            }
+            match inbox.next_line() {
+                None => break,
+                Some(Ok(range)) => {
+                    if let Some(client) = self.clients.get_mut(&id) {
+                        client.spoke = true;
+                    }
+                    self.handle_line(id, &protocol::decode_line(inbox.line(range)));
+                }
                 Some(Err(LineTooLong)) => {
                     let text =
                         format!("line too long (over {MAX_LINE_BYTES} bytes); disconnecting");
@@ -323,7 +583,14 @@ impl<S: Connection> Room<S> {
                     self.doom(id, Leaving::LineTooLong);
                 }
             }
+            if self.live_client(id).is_none() {
+                return true; // it left (quit, too long): the rest is not for us
+            }
         }
+        if let Some(client) = self.live_client(id) {
+            client.inbox = inbox;
+        }
+        all_handled
     }
 
     /// One line from `id`: a message for the room, or a command.
@@ -345,7 +612,8 @@ impl<S: Connection> Room<S> {
             }
             Request::Unknown(command) => {
                 let text = format!(
-                    "unknown command {command}; try /nick NAME, /who, /me ACTION, /msg NAME TEXT or /quit"
+                    "unknown command {}; try /nick NAME, /who, /me ACTION, /msg NAME TEXT or /quit",
+                    protocol::clean_text(command)
                 );
                 self.queue_for(id, &protocol::notice(text));
             }
@@ -367,11 +635,13 @@ impl<S: Connection> Room<S> {
     }
 
     fn rename(&mut self, id: ClientId, new: &str) {
+        let key = protocol::name_key(new);
         let checked = protocol::check_name(new).and_then(|()| {
-            if self.names.contains_key(new) {
-                Err(NameError::Taken)
-            } else {
-                Ok(())
+            // Taken by someone else whatever the case (a client may change
+            // the case of its own name).
+            match self.names.get(&key) {
+                Some(&holder) if holder != id => Err(NameError::Taken),
+                _ => Ok(()),
             }
         });
         if let Err(why) = checked {
@@ -386,8 +656,8 @@ impl<S: Connection> Room<S> {
         };
         let old = std::mem::replace(&mut client.name, new.to_string());
         log!("{} renamed {old} -> {new}", client.peer);
-        self.names.remove(&old);
-        self.names.insert(new.to_string(), id);
+        self.names.remove(&protocol::name_key(&old));
+        self.names.insert(key, id);
         self.queue_for(id, &protocol::notice(format!("you are now {new}")));
         self.broadcast(Some(id), &protocol::notice(format!("{old} is now {new}")));
     }
@@ -403,7 +673,8 @@ impl<S: Connection> Room<S> {
             self.queue_for(id, &protocol::notice("/me needs an action: /me waves"));
             return;
         }
-        let line = protocol::notice(format!("{} {}", client.name, action.trim()));
+        let action = protocol::clean_text(action.trim());
+        let line = protocol::notice(format!("{} {action}", client.name));
         self.broadcast(None, &line);
         // STUB: let text = format!("/me {action}: exercise 7 is not done yet");
         // STUB: self.queue_for(id, &protocol::notice(text));
@@ -424,7 +695,7 @@ impl<S: Connection> Room<S> {
             self.queue_for(id, &protocol::notice("usage: /msg NAME TEXT"));
             return;
         }
-        let Some(&target) = self.names.get(to) else {
+        let Some(&target) = self.names.get(&protocol::name_key(to)) else {
             self.queue_for(
                 id,
                 &protocol::notice(format!("nobody here is called {to:?}")),
@@ -436,6 +707,7 @@ impl<S: Connection> Room<S> {
         };
         let line = protocol::chat_line(&format!("{} (private)", sender.name), text);
         self.queue_for(target, &line);
+        let text = protocol::clean_text(text);
         self.queue_for(id, &protocol::notice(format!("to {to}: {text}")));
         // STUB: let text = format!("/msg {message}: exercise 8 is not done yet");
         // STUB: self.queue_for(id, &protocol::notice(text));
@@ -443,7 +715,10 @@ impl<S: Connection> Room<S> {
     }
 
     fn who(&mut self, id: ClientId) {
-        let mut names: Vec<&str> = self.names.keys().map(String::as_str).collect();
+        let mut names: Vec<&str> = (self.names.values())
+            .filter_map(|holder| self.clients.get(holder))
+            .map(|client| client.name.as_str())
+            .collect();
         names.sort_unstable();
         let shown = names.len().min(MAX_WHO_NAMES);
         let mut text = format!("here ({}): {}", names.len(), names[..shown].join(", "));
@@ -453,38 +728,60 @@ impl<S: Connection> Room<S> {
         self.queue_for(id, &protocol::notice(text));
     }
 
-    /// Queues a line for one client (or dooms it, if its outbox is full).
+    /// Queues a line for one client.
     pub fn queue_for(&mut self, id: ClientId, line: &str) {
         if let Some(client) = self.clients.get_mut(&id) {
-            self.pending.deliver(id, client, line.as_bytes());
+            self.books.deliver(id, client, line.as_bytes(), Kind::Line);
         }
     }
 
     /// Queues a line for everyone except `from`. Nothing is written yet:
-    /// each copy waits in its client's outbox until [`Room::flush_pending`].
+    /// each copy waits in its client's outbox until [`Room::flush_pending`],
+    /// so that all the lines of a turn leave in one `write` per client.
     pub fn broadcast(&mut self, from: Option<ClientId>, line: &str) {
+        self.broadcast_kind(from, line, Kind::Line);
+    }
+
+    fn broadcast_kind(&mut self, from: Option<ClientId>, line: &str, kind: Kind) {
         for (&id, client) in self.clients.iter_mut() {
             if Some(id) != from {
-                self.pending.deliver(id, client, line.as_bytes());
+                self.books.deliver(id, client, line.as_bytes(), kind);
             }
         }
     }
 
     /// Writes what `id`'s outbox holds, as far as its socket takes it now.
+    /// For a client on its way out, goes on with its gentle close.
     pub fn flush_pending(&mut self, id: ClientId) {
+        if self.draining.contains_key(&id) {
+            return self.service_draining(id);
+        }
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
-        let before = client.outbox.len();
-        if before == 0 {
+        if client.outbox.is_empty() {
             return;
         }
-        match client.outbox.write_to(&mut client.stream) {
-            Ok(Flushed::All) => trace!("write({}) -> {before} bytes, outbox empty", client.peer),
+        let before = client.outbox.len();
+        let mut written = 0;
+        let result = client.outbox.write_to(&mut client.stream, &mut written);
+        self.books.sent(client, written);
+        match result {
+            Ok(Flushed::All) => {
+                trace!("write({}) -> {before} bytes, outbox empty", client.peer);
+                if client.missed_notices > 0 {
+                    // It has read everything: now tell it what it missed.
+                    let text = format!(
+                        "{} joins and leaves not shown while you were behind (the server was busy); /who lists the room",
+                        client.missed_notices
+                    );
+                    client.missed_notices = 0;
+                    self.queue_for(id, &protocol::notice(text));
+                }
+            }
             Ok(Flushed::WouldBlock(left)) => trace!(
-                "write({}) -> {} bytes, then WouldBlock: {left} of {MAX_OUTBOX_BYTES} outbox bytes used",
-                client.peer,
-                before - left
+                "write({}) -> {written} bytes, then WouldBlock: {left} bytes wait",
+                client.peer
             ),
             Err(err) => {
                 self.doom(id, Leaving::Lost(err.to_string()));
@@ -494,20 +791,69 @@ impl<S: Connection> Room<S> {
 
     /// Flushes every client that got new bytes since the last call.
     pub fn flush_dirty(&mut self) {
-        for id in std::mem::take(&mut self.pending.dirty) {
-            if let Some(client) = self.clients.get_mut(&id) {
-                client.in_dirty = false;
+        // A flush may queue more (a summary of missed notices): loop.
+        while !self.books.dirty.is_empty() {
+            for id in std::mem::take(&mut self.books.dirty) {
+                if let Some(client) = self.clients.get_mut(&id) {
+                    client.in_dirty = false;
+                }
+                self.flush_pending(id);
             }
-            self.flush_pending(id);
         }
     }
 
-    /// Flushes every client with bytes waiting (the naive loop's way: it
-    /// does not know which sockets became writable).
+    /// Flushes every client with bytes waiting, and goes on with every
+    /// gentle close (the naive loop's way: it does not know which sockets
+    /// became writable or readable).
     pub fn flush_all(&mut self) {
         for id in self.ids() {
             self.flush_pending(id);
         }
+        let draining: Vec<ClientId> = self.draining.keys().copied().collect();
+        for id in draining {
+            self.service_draining(id);
+        }
+    }
+
+    /// Everything a readiness event for `id` allows: read, write, or go on
+    /// with its gentle close.
+    pub fn ready(&mut self, id: ClientId, readable: bool, writable: bool, now: Instant) {
+        if self.draining.contains_key(&id) {
+            return self.service_draining(id);
+        }
+        if readable {
+            if self.holding_input() {
+                // Not now: the bytes wait in the kernel, which is the point.
+                self.unfinished_reads.insert(id);
+            } else {
+                self.read_ready(id, now);
+            }
+        }
+        if writable {
+            // Written at the end of the turn, with whatever this turn adds:
+            // one write per client per turn.
+            self.mark_dirty(id);
+        }
+    }
+
+    /// Lists `id` for the end-of-turn flush.
+    fn mark_dirty(&mut self, id: ClientId) {
+        if let Some(client) = self.clients.get_mut(&id)
+            && !client.in_dirty
+            && !client.outbox.is_empty()
+        {
+            client.in_dirty = true;
+            self.books.dirty.push(id);
+        }
+    }
+
+    /// Everything whose time has come: idle clients, clients that never
+    /// sent a line, stalled clients, gentle closes past their deadline.
+    pub fn expire(&mut self, now: Instant) {
+        self.expire_idle(now);
+        self.expire_silent(now);
+        self.expire_stalled(now);
+        self.expire_draining(now);
     }
 
     /// Closes the clients that have been silent past `--idle-timeout`.
@@ -537,9 +883,85 @@ impl<S: Connection> Room<S> {
         // END SOLUTION exercise 5
     }
 
-    /// When the next idle timer is due: the readiness loop waits no longer.
+    /// Closes clients that sent no whole line within `--first-line-timeout`
+    /// of connecting: they hold a place (and a descriptor) for nothing.
+    fn expire_silent(&mut self, now: Instant) {
+        let Some(timeout) = self.options.first_line_timeout else {
+            return;
+        };
+        while let Some((_, id)) = self.first_line.pop_due(now) {
+            if self.clients.get(&id).is_none_or(|client| client.spoke) {
+                continue;
+            }
+            let text = format!(
+                "no line within {}s of connecting; disconnecting",
+                timeout.as_secs_f32()
+            );
+            self.queue_for(id, &protocol::notice(text));
+            self.doom(id, Leaving::Silent(timeout));
+        }
+    }
+
+    /// Lets go of clients whose socket took no byte for `--stall-timeout`
+    /// while bytes waited for them. Their queue is thrown away (they were
+    /// not reading it), so that the notice saying why comes next.
+    fn expire_stalled(&mut self, now: Instant) {
+        let timeout = self.options.stall_timeout;
+        while let Some((_, id)) = self.books.stalls.pop_due(now) {
+            let Some(client) = self.clients.get_mut(&id) else {
+                continue;
+            };
+            if client.outbox.is_empty() || client.leaving.is_some() {
+                client.stall_watched = false; // watched again when bytes wait
+                continue;
+            }
+            let deadline = client.last_progress + timeout;
+            if deadline > now {
+                self.books.stalls.watch(id, deadline); // it read since: look again then
+                continue;
+            }
+            let dropped = client.outbox.discard();
+            self.books.sent(client, dropped);
+            client.stall_watched = false;
+            log!(
+                "{} {}: its socket took nothing for {}s; {dropped} queued bytes dropped",
+                client.peer,
+                client.name,
+                timeout.as_secs_f32()
+            );
+            let text = format!(
+                "you read nothing for {}s while {dropped} bytes waited for you; disconnecting",
+                timeout.as_secs_f32()
+            );
+            self.queue_for(id, &protocol::notice(text));
+            self.doom(id, Leaving::TooSlow(timeout));
+        }
+    }
+
+    /// Closes gentle closes that did not finish within [`DRAIN_TIMEOUT`].
+    fn expire_draining(&mut self, now: Instant) {
+        while let Some((_, id)) = self.drain_timers.pop_due(now) {
+            if let Some(draining) = self.draining.remove(&id) {
+                trace!(
+                    "{}: draining took over {DRAIN_TIMEOUT:?}; closing",
+                    draining.peer
+                );
+                self.finish(draining);
+            }
+        }
+    }
+
+    /// When the next timer is due: the readiness loop waits no longer.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.idle.next_deadline()
+        [
+            self.idle.next_deadline(),
+            self.first_line.next_deadline(),
+            self.books.stalls.next_deadline(),
+            self.drain_timers.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Marks a client as leaving; [`Room::settle`] closes it. Returns false,
@@ -547,7 +969,7 @@ impl<S: Connection> Room<S> {
     pub fn doom(&mut self, id: ClientId, why: Leaving) -> bool {
         if let Some(client) = self.clients.get_mut(&id).filter(|c| c.leaving.is_none()) {
             client.leaving = Some(why);
-            self.pending.doomed.push(id);
+            self.books.doomed.push(id);
             let name = client.name.clone();
             self.release_name(&name, id);
         }
@@ -558,40 +980,73 @@ impl<S: Connection> Room<S> {
     /// others) and flushes everything queued, until nothing is left to do.
     pub fn settle(&mut self) {
         loop {
-            while let Some(id) = self.pending.doomed.pop() {
+            while let Some(id) = self.books.doomed.pop() {
                 self.close(id);
             }
             self.flush_dirty();
-            if self.pending.doomed.is_empty() {
+            if self.books.doomed.is_empty() {
                 return;
             }
         }
     }
 
+    /// Takes a doomed client out of the room, tells the room, and starts
+    /// its gentle close with whatever its outbox holds (its last notice).
     fn close(&mut self, id: ClientId) {
         let Some(mut client) = self.clients.remove(&id) else {
             return;
         };
+        self.unfinished_reads.remove(&id);
+        // Its bytes leave the room's accounts (they go with it to draining).
+        let queued = client.outbox.len();
+        self.books.queued -= queued;
+        if client.behind {
+            self.books.behind -= 1;
+        }
         let why = client.leaving.take().unwrap_or(Leaving::Closed);
-        // Last chance for its final notice ("bye", "idle"): one
-        // non-blocking write. Then FIN, after whatever the kernel holds.
-        let _ = client.outbox.write_to(&mut client.stream);
-        client.stream.shutdown_write();
-        trace!("shutdown({}, Write); close", client.peer);
         log!("{} {} left ({})", client.peer, client.name, why.reason());
         self.release_name(&client.name, id);
         if self.options.join_notices {
             let text = format!("{} left ({})", client.name, why.reason());
-            self.broadcast(None, &protocol::notice(text));
+            self.broadcast_kind(None, &protocol::notice(text), Kind::RoomNotice);
         }
-        self.closed.push(client.stream);
+        let draining = Draining::new(client.stream, client.peer, client.outbox);
+        self.draining.insert(id, draining);
+        self.drain_timers
+            .watch(id, self.books.now.max(Instant::now()) + DRAIN_TIMEOUT);
+        self.service_draining(id);
+    }
+
+    /// One step of a gentle close; closes the socket when it is done.
+    fn service_draining(&mut self, id: ClientId) {
+        let Some(draining) = self.draining.get_mut(&id) else {
+            return;
+        };
+        if draining.service() {
+            if let Some(draining) = self.draining.remove(&id) {
+                self.finish(draining);
+            }
+        }
+    }
+
+    /// The socket's last moment: handed to the loop to deregister and drop.
+    fn finish(&mut self, draining: Draining<S>) {
+        trace!("close({})", draining.peer);
+        self.per_address.release(draining.peer.ip());
+        self.closed.push(draining.stream);
+    }
+
+    /// Clients on their way out, still open.
+    pub fn draining_len(&self) -> usize {
+        self.draining.len()
     }
 
     /// Frees `name` if `id` still holds it (someone else may have taken it
     /// since `id` was doomed).
     fn release_name(&mut self, name: &str, id: ClientId) {
-        if self.names.get(name) == Some(&id) {
-            self.names.remove(name);
+        let key = protocol::name_key(name);
+        if self.names.get(&key) == Some(&id) {
+            self.names.remove(&key);
         }
     }
 
@@ -601,10 +1056,160 @@ impl<S: Connection> Room<S> {
         std::mem::take(&mut self.closed)
     }
 
-    /// Clients to read again at once, because their read budget ran out.
+    /// Whether some client has input to handle now (its turn budget ran
+    /// out, or the room was holding input and is not any more).
+    pub fn has_unfinished_reads(&self) -> bool {
+        !self.unfinished_reads.is_empty() && !self.holding_input()
+    }
+
+    /// Clients to read again now; none while the room holds input (they
+    /// stay listed until it stops).
     pub fn take_unfinished_reads(&mut self) -> Vec<ClientId> {
+        if self.holding_input() {
+            return Vec::new();
+        }
         std::mem::take(&mut self.unfinished_reads)
             .into_iter()
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::io;
+    use std::rc::Rc;
+
+    /// A socket stand-in: takes writes only while `open_for_writes`, has no
+    /// input, and keeps what it was given.
+    #[derive(Clone, Default)]
+    struct Fake(Rc<RefCell<FakeState>>);
+
+    #[derive(Default)]
+    struct FakeState {
+        open_for_writes: bool,
+        /// The peer has closed its side: reads return 0.
+        peer_closed: bool,
+        written: Vec<u8>,
+    }
+
+    impl Read for Fake {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            match self.0.borrow().peer_closed {
+                true => Ok(0),
+                false => Err(io::ErrorKind::WouldBlock.into()),
+            }
+        }
+    }
+
+    impl Write for Fake {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let mut state = self.0.borrow_mut();
+            if !state.open_for_writes {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            state.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Connection for Fake {
+        fn shutdown_write(&self) {}
+    }
+
+    fn peer() -> SocketAddr {
+        basic::trace::silence_logs();
+        "127.0.0.1:9".parse().unwrap()
+    }
+
+    #[test]
+    fn members_that_never_read_cost_memory_linear_in_their_number() {
+        // 2,000 members, none reading: every join notice to all would queue
+        // about 2,000^2 / 2 x 20 bytes = 40 MB. With a 64 KiB budget, each
+        // member holds at most what it had when the budget was passed.
+        let mut room = Room::new(Options {
+            max_queued_bytes: 64 * 1024,
+            ..Options::default()
+        });
+        let now = Instant::now();
+        let sockets: Vec<Fake> = (1..=2_000).map(|_| Fake::default()).collect();
+        for (i, socket) in sockets.iter().enumerate() {
+            room.tick(now);
+            room.join(i + 1, socket.clone(), peer(), now);
+            room.settle();
+        }
+        assert!(
+            room.queued_bytes() < 64 * 1024 + 2_000 * 200,
+            "{} bytes queued",
+            room.queued_bytes()
+        );
+        // The first member reads at last: what it holds, then a summary.
+        sockets[0].0.borrow_mut().open_for_writes = true;
+        room.flush_pending(1);
+        room.settle();
+        let written = String::from_utf8(sockets[0].0.borrow().written.clone()).unwrap();
+        let last = written.lines().last().unwrap();
+        assert!(
+            last.starts_with("* ") && last.contains(" joins and leaves not shown"),
+            "{last:?}"
+        );
+    }
+
+    #[test]
+    fn a_member_behind_holds_input_until_it_catches_up() {
+        let mut room = Room::new(Options {
+            join_notices: false,
+            ..Options::default()
+        });
+        let now = Instant::now();
+        let reader = Fake::default();
+        room.join(1, reader.clone(), peer(), now);
+        room.join(2, Fake::default(), peer(), now);
+        room.settle();
+        assert!(!room.holding_input());
+        let line = "x".repeat(1000);
+        while !room.holding_input() {
+            room.broadcast(Some(2), &line);
+        }
+        room.settle();
+        assert!(room.holding_input());
+        reader.0.borrow_mut().open_for_writes = true;
+        room.flush_pending(1);
+        assert!(!room.holding_input());
+        // Only the other member's welcome still waits (its socket is shut).
+        assert!(room.queued_bytes() < 100, "{}", room.queued_bytes());
+    }
+
+    #[test]
+    fn the_per_address_cap_counts_a_connection_until_its_socket_is_closed() {
+        let mut room = Room::new(Options {
+            max_per_address: 2,
+            ..Options::default()
+        });
+        let far: SocketAddr = "192.0.2.7:4000".parse().unwrap();
+        let now = Instant::now();
+        assert!(room.admit_address(far));
+        assert!(room.admit_address(far));
+        assert!(!room.admit_address(far), "a third from the same address");
+        assert!(room.admit_address(peer()), "loopback is never capped");
+        let socket = Fake::default();
+        socket.0.borrow_mut().open_for_writes = true;
+        room.join(1, socket.clone(), far, now);
+        room.handle_line(1, "/quit");
+        room.settle();
+        // Told "bye" and sent FIN; the place stays taken while it drains.
+        assert_eq!(room.draining_len(), 1);
+        assert!(!room.admit_address(far));
+        // It closes its side too: the gentle close ends, the place is free.
+        socket.0.borrow_mut().peer_closed = true;
+        room.flush_all();
+        assert_eq!(room.draining_len(), 0);
+        assert_eq!(room.take_closed().len(), 1);
+        assert!(room.admit_address(far));
+        assert!(String::from_utf8_lossy(&socket.0.borrow().written).ends_with("* bye\n"));
     }
 }

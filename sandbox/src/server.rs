@@ -1,8 +1,15 @@
 //! The server side: one thread, many clients, no blocking call but the one
 //! wait for "something is ready". Pick the loop that finds ready sockets;
 //! the room they serve is the same ([`room`](crate::room)).
+//!
+//! Also here, because both loops need it: what to do when the process is
+//! out of file descriptors ([`OutOfDescriptors`]).
 
 use std::net::TcpListener;
+use std::time::Instant;
+
+use basic::limits::{RefusalBurst, SpareDescriptor};
+use basic::log;
 
 use crate::room::Options;
 
@@ -21,5 +28,69 @@ pub fn run(listener: TcpListener, event_loop: EventLoop, options: Options) -> an
     match event_loop {
         EventLoop::Naive => crate::naive::run(listener, options),
         EventLoop::Readiness => crate::readiness::run(listener, options),
+    }
+}
+
+/// The notice a client gets when the server has no descriptor for it.
+pub const OUT_OF_DESCRIPTORS_NOTICE: &str =
+    "* the server is out of file descriptors; try again later\n";
+
+/// Refusing clients cleanly when the process has no file descriptor left.
+///
+/// Out of descriptors, `accept` fails (`EMFILE`) and leaves the connection
+/// in the backlog: the client would wait for a welcome that never comes,
+/// and the loop would be told about the same connection again and again.
+/// A descriptor held in reserve ([`SpareDescriptor`]) lets the server accept
+/// it anyway, send one line saying why, and close it. The log says so once
+/// when the burst starts and once, with a count, when it ends.
+pub struct OutOfDescriptors {
+    spare: SpareDescriptor,
+    burst: RefusalBurst,
+    /// A burst started and its count is not logged yet.
+    in_burst: bool,
+}
+
+impl Default for OutOfDescriptors {
+    fn default() -> Self {
+        OutOfDescriptors {
+            spare: SpareDescriptor::reserve(),
+            burst: RefusalBurst::default(),
+            in_burst: false,
+        }
+    }
+}
+
+impl OutOfDescriptors {
+    /// Refuses, with the notice, every connection waiting in the backlog
+    /// (at most `max`). Returns how many; 0 means the spare descriptor did
+    /// not help (try again later).
+    pub fn refuse_waiting(&mut self, listener: &TcpListener, now: Instant, max: usize) -> usize {
+        let mut refused = 0;
+        while refused < max {
+            let Some(peer) = self
+                .spare
+                .refuse_one(listener, OUT_OF_DESCRIPTORS_NOTICE.as_bytes())
+            else {
+                break;
+            };
+            refused += 1;
+            self.in_burst = true;
+            if self.burst.record(now) {
+                log!(
+                    "out of file descriptors: refusing newcomers with a notice ({peer} first) until clients leave"
+                );
+            }
+        }
+        refused
+    }
+
+    /// Logs the end of a burst of refusals, with its count. Call once a
+    /// turn; returns whether a burst is still going on (wake up to end it).
+    pub fn tick(&mut self, now: Instant) -> bool {
+        if let Some(refused) = self.burst.ended(now) {
+            log!("out of file descriptors: refused {refused} connections in all");
+            self.in_burst = false;
+        }
+        self.in_burst
     }
 }

@@ -49,3 +49,8 @@ fn a_reader_that_never_reads_is_dropped_and_the_room_is_told() {
 fn lesson_3_chat_checks_pass() {
     common::lesson_3_chat_checks_pass(Readiness);
 }
+
+#[test]
+fn names_ignore_case_text_is_escaped_and_a_last_line_arrives() {
+    common::names_ignore_case_text_is_escaped_and_a_last_line_arrives(Readiness);
+}

@@ -11,7 +11,10 @@ use common::{SANDBOX, run_bounded};
 
 #[test]
 fn check_binary_passes_against_the_server_binary() {
-    let server = ServerProcess::start(SANDBOX, &["server", "--port", "0"]);
+    // The check's flood waits at most its timeout (2 s) for each line, and
+    // the room waits the stall timeout for the client that stops reading.
+    let args = ["server", "--port", "0", "--stall-timeout", "1"];
+    let server = ServerProcess::start(SANDBOX, &args);
     let port = server.addr.port().to_string();
     let out = run_bounded(
         &["check", "--port", &port, "--timeout", "2"],

@@ -66,3 +66,40 @@ fn the_client_says_so_when_the_server_closes_although_nobody_quit() {
     assert_eq!(err.to_string(), "the server closed the connection");
     assert_eq!(output.contents(), b"* going away\n");
 }
+
+/// A client that connects and sends no whole line (a port scanner, a
+/// forgotten `nc`) is closed after `--first-line-timeout`, with a notice;
+/// one that has spoken stays, however long it then listens.
+fn a_client_that_never_sends_a_line_is_closed(event_loop: EventLoop) {
+    let addr = start(
+        event_loop,
+        Options {
+            first_line_timeout: Some(Duration::from_millis(300)),
+            join_notices: false,
+            ..Options::default()
+        },
+    );
+    let mut talker = common::Chatter::join(addr);
+    talker.send("/who\n");
+    assert_eq!(talker.line(), "* here (1): guest1\n");
+    let mut silent = common::Chatter::join(addr);
+    silent.send("half a line, no end");
+    assert_eq!(
+        silent.until_closed(),
+        "* no line within 0.3s of connecting; disconnecting\n"
+    );
+    // The talker's own deadline passed long ago: it is still here.
+    talker.send("/who\n");
+    assert_eq!(talker.line(), "* here (1): guest1\n");
+}
+
+#[test]
+fn a_client_that_never_sends_a_line_is_closed_after_the_first_line_timeout() {
+    a_client_that_never_sends_a_line_is_closed(EventLoop::Readiness);
+}
+
+/// Named for exercise 4: the naive loop accepts nobody until it is done.
+#[test]
+fn exercise_04_the_naive_loop_closes_a_client_that_never_sends_a_line() {
+    a_client_that_never_sends_a_line_is_closed(EventLoop::Naive);
+}

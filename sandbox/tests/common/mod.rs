@@ -377,7 +377,7 @@ pub fn a_slow_reader_gets_every_byte_in_order_through_partial_writes(event_loop:
     reader.read_line(&mut welcome).unwrap();
     let mut sender = connect(addr);
     sender.read_exact(&mut [0; 20]).unwrap(); // start of its welcome
-    // 48 KiB: under the 512 KiB outbox, over what the kernel buffers hold
+    // 48 KiB: under the 256 KiB high-water mark, over what the kernel buffers hold
     // for a 4 KiB receive window, so the server's writes go partial.
     let lines: Vec<String> = (0..1000)
         .map(|i| format!("line {i:05} {}\n", "x".repeat(36)))
@@ -400,8 +400,15 @@ pub fn a_slow_reader_gets_every_byte_in_order_through_partial_writes(event_loop:
     drop(writer.join().unwrap());
 }
 
+/// A stall timeout short enough for tests.
+pub const TEST_STALL: Duration = Duration::from_millis(300);
+
 pub fn a_reader_that_never_reads_is_dropped_and_the_room_is_told(event_loop: EventLoop) {
-    let addr = start(event_loop, Options::default());
+    let options = Options {
+        stall_timeout: TEST_STALL,
+        ..Options::default()
+    };
+    let addr = start(event_loop, options);
     let _stuck = slow_reader(addr); // never reads
     let mut talker = BufReader::new(connect(addr));
     let mut line = String::new();
@@ -409,7 +416,7 @@ pub fn a_reader_that_never_reads_is_dropped_and_the_room_is_told(event_loop: Eve
     let mut sender = talker.get_ref().try_clone().unwrap();
     let chunk = format!("{}\n", "y".repeat(1000));
     let flood = thread::spawn(move || {
-        // 8 MiB: more than kernel buffers and the 512 KiB outbox hold.
+        // 8 MiB: more than the kernel buffers and the high-water mark hold.
         for _ in 0..8 * 1024 {
             if sender.write_all(chunk.as_bytes()).is_err() {
                 break;
@@ -424,15 +431,212 @@ pub fn a_reader_that_never_reads_is_dropped_and_the_room_is_told(event_loop: Eve
             "{event_loop:?}: closed"
         );
     }
-    assert_eq!(
-        line,
-        "* guest1 left (too slow: 524288 bytes waited unread)\n"
-    );
+    assert_eq!(line, "* guest1 left (too slow: read nothing for 0.3s)\n");
     flood.join().unwrap();
 }
 
-pub fn lesson_3_chat_checks_pass(event_loop: EventLoop) {
+/// A 24-character name, unique per `i`.
+fn long_name(i: usize) -> String {
+    format!("sender{i:02}{}", "x".repeat(16))
+}
+
+/// Several senders with long names each write 64 KiB of `a\n` at once
+/// (each 2-byte line becomes 28 bytes in every outbox) while every client
+/// reads as fast as it can: every line reaches every reader, in order, and
+/// nobody is disconnected.
+pub fn a_burst_from_several_senders_reaches_every_reader_in_full(event_loop: EventLoop) {
+    const SENDERS: usize = 4;
+    const READERS: usize = 2;
+    const LINES: usize = 32 * 1024; // 64 KiB of "a\n"
+    let addr = start(
+        event_loop,
+        Options {
+            join_notices: false,
+            ..Options::default()
+        },
+    );
+    let senders: Vec<Chatter> = (0..SENDERS).map(|_| Chatter::join(addr)).collect();
+    let readers: Vec<Chatter> = (0..READERS).map(|_| Chatter::join(addr)).collect();
+    let mut everyone: Vec<(Option<usize>, Chatter)> = Vec::new();
+    for (i, sender) in senders.into_iter().enumerate() {
+        everyone.push((Some(i), sender));
+    }
+    for reader in readers {
+        everyone.push((None, reader));
+    }
+    // Renames one at a time, each seen by everyone: the burst then starts
+    // from a quiet room.
+    for i in 0..SENDERS {
+        let name = long_name(i);
+        assert_eq!(name.len(), 24);
+        everyone[i].1.send(&format!("/nick {name}\n"));
+        for (_, chatter) in everyone.iter_mut() {
+            assert!(chatter.line().ends_with(&format!(" now {name}\n")));
+        }
+    }
+    let burst = "a\n".repeat(LINES);
+    let handles: Vec<_> = everyone
+        .into_iter()
+        .map(|(me, mut chatter)| {
+            let burst = burst.clone();
+            thread::spawn(move || {
+                // The burst is written from a thread of its own, as real
+                // clients do: a client blocked in a write while nobody reads
+                // its socket would be a client that does not read.
+                let writer = me.map(|_| {
+                    let mut stream = chatter.stream.try_clone().unwrap();
+                    thread::spawn(move || stream.write_all(burst.as_bytes()).unwrap())
+                });
+                let mut from_each = [0usize; SENDERS];
+                let expected = LINES * (SENDERS - usize::from(me.is_some()));
+                for _ in 0..expected {
+                    let line = chatter.line();
+                    let sender = (0..SENDERS)
+                        .find(|&i| line == format!("{}: a\n", long_name(i)))
+                        .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+                    assert_ne!(Some(sender), me, "a sender got its own line back");
+                    from_each[sender] += 1;
+                }
+                if let Some(writer) = writer {
+                    writer.join().unwrap();
+                }
+                (me, from_each, chatter)
+            })
+        })
+        .collect();
+    let mut everyone = Vec::new();
+    for handle in handles {
+        let (me, from_each, chatter) = handle.join().unwrap();
+        for (sender, &got) in from_each.iter().enumerate() {
+            let wanted = if Some(sender) == me { 0 } else { LINES };
+            assert_eq!(
+                got, wanted,
+                "{event_loop:?}: client {me:?} from sender {sender}"
+            );
+        }
+        everyone.push(chatter);
+    }
+    // Nobody was disconnected: each still gets answers.
+    for chatter in everyone.iter_mut() {
+        chatter.send("/who\n");
+        let who = chatter.line();
+        assert!(who.starts_with("* here (6)"), "{event_loop:?}: {who:?}");
+    }
+}
+
+/// One client never reads (a 4 KiB receive buffer) while 100,000 lines flow
+/// from alice to bob: bob gets every line in order, the stuck client is let
+/// go after the stall timeout, and finds its notice when it reads at last.
+pub fn a_client_that_never_reads_is_let_go_and_the_others_get_every_line(event_loop: EventLoop) {
+    const LINES: usize = 100_000;
+    // 10 MB in all: more than the kernel buffers for the stuck client hold
+    // (Linux grows a send buffer up to 4 MiB), so its outbox must grow.
+    const PADDING: &str =
+        "................................................................................";
+    let options = Options {
+        stall_timeout: TEST_STALL,
+        ..Options::default()
+    };
+    let addr = start(event_loop, options);
+    let mut stuck = slow_reader(addr); // guest1, reads nothing until told
+    let mut alice = Chatter::join(addr);
+    let mut bob = Chatter::join(addr);
+    assert_eq!(alice.line(), "* guest3 joined\n");
+    let (let_go, heard) = mpsc::channel::<()>();
+    let stuck_reader = thread::spawn(move || {
+        heard
+            .recv_timeout(TEST_TIMEOUT * 6)
+            .expect("bob heard that guest1 left");
+        let mut everything = Vec::new();
+        stuck.read_to_end(&mut everything).expect("a clean close");
+        String::from_utf8_lossy(&everything).into_owned()
+    });
+    let mut writer = std::io::BufWriter::new(alice.stream.try_clone().unwrap());
+    let sender = thread::spawn(move || {
+        for i in 0..LINES {
+            writeln!(writer, "line {i} {PADDING}").unwrap();
+        }
+        writer.flush().unwrap();
+    });
+    let mut let_go = Some(let_go);
+    let mut next = 0;
+    while next < LINES {
+        let line = bob.line();
+        if line == "* guest1 left (too slow: read nothing for 0.3s)\n" {
+            let_go.take().expect("told once").send(()).unwrap();
+            continue;
+        }
+        assert_eq!(
+            line,
+            format!("guest2: line {next} {PADDING}\n"),
+            "{event_loop:?}"
+        );
+        next += 1;
+    }
+    sender.join().unwrap();
+    if let Some(let_go) = let_go {
+        // The flood may have fitted in the kernel's buffers and the outbox
+        // before the stall timer fired: the notice then comes after it.
+        assert_eq!(
+            bob.line(),
+            "* guest1 left (too slow: read nothing for 0.3s)\n"
+        );
+        let_go.send(()).unwrap();
+    }
+    let seen = stuck_reader.join().unwrap();
+    let last = seen.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("* you read nothing for 0.3s while ")
+            && last.ends_with(" bytes waited for you; disconnecting"),
+        "{event_loop:?}: last line {last:?}"
+    );
+    // And the room goes on.
+    assert_eq!(
+        alice.line(),
+        "* guest1 left (too slow: read nothing for 0.3s)\n"
+    );
+    alice.send("/who\n");
+    assert_eq!(alice.line(), "* here (2): guest2, guest3\n");
+}
+
+/// A client sends an over-long line and keeps writing, reading nothing,
+/// until its writes fail: when it reads at last, its notice is there (the
+/// server closed gently, reading its input, so no reset threw it away).
+pub fn an_over_long_line_sender_finds_its_notice_after_its_writes_fail(event_loop: EventLoop) {
     let addr = start(event_loop, Options::default());
+    let mut flooder = connect(addr);
+    let chunk = [b'x'; 1024];
+    let mut written = 0usize;
+    let failed = loop {
+        match flooder.write_all(&chunk) {
+            Ok(()) => written += chunk.len(),
+            Err(_) => break true,
+        }
+        if written > 64 * 1024 * 1024 {
+            break false;
+        }
+    };
+    assert!(
+        failed,
+        "{event_loop:?}: 64 MiB written and the server still reads"
+    );
+    let mut everything = Vec::new();
+    let _ = flooder.read_to_end(&mut everything); // may end with a reset
+    let seen = String::from_utf8_lossy(&everything);
+    assert!(
+        seen.contains("* line too long (over 4096 bytes); disconnecting\n"),
+        "{event_loop:?}: after {written} bytes written: {seen:?}"
+    );
+}
+
+pub fn lesson_3_chat_checks_pass(event_loop: EventLoop) {
+    // The check's flood waits at most its timeout (2 s) for each line, and
+    // the room waits the stall timeout for the client that stops reading.
+    let options = Options {
+        stall_timeout: Duration::from_millis(500),
+        ..Options::default()
+    };
+    let addr = start(event_loop, options);
     let (report, out) = check_output(addr, None);
     assert!(report.all_passed(), "{event_loop:?}:\n{out}");
     assert!(
@@ -456,29 +660,95 @@ pub fn idle_checks_pass(event_loop: EventLoop) {
 }
 
 /// With only a few file descriptors (`ulimit -n`), accept fails with "too
-/// many open files": the server must log it, keep serving the clients it
-/// has, and accept the waiting ones once others leave. Unix only (`sh`,
-/// `ulimit`).
+/// many open files": the server must refuse the newcomers it has no
+/// descriptor for with a notice they can read (not leave them hanging), log
+/// it once per burst with a count, keep serving the clients it has, and
+/// welcome newcomers again once others leave. Unix only (`sh`, `ulimit`).
 #[cfg(unix)]
 pub fn out_of_file_descriptors_accept_fails_is_logged_and_the_server_goes_on(event_loop: &str) {
-    let script =
-        format!("ulimit -n 16 && exec {SANDBOX} server --port 0 --event-loop {event_loop}");
+    // --max-clients above the limit on purpose: the room is not full, the
+    // process is out of descriptors.
+    let script = format!(
+        "ulimit -n 16 && exec {SANDBOX} server --port 0 --event-loop {event_loop} --max-clients 100"
+    );
     let server = basic::testing::ServerProcess::start("sh", &["-c", &script]);
-    // The kernel completes all 16 handshakes (the backlog is large);
-    // the server runs out of descriptors before accepting them all.
-    let clients: Vec<_> = (0..16)
-        .map(|_| basic::testing::connect(server.addr))
-        .collect();
-    server.expect_line("accept failed: ");
-    let last = clients.last().unwrap().try_clone().unwrap();
-    // All but the last (the newest, still in the backlog: accept takes the
-    // oldest first) leave; their descriptors free up for it.
-    drop(clients);
-    let mut waiting = BufReader::new(last);
+    server.expect_line("above what the open-files limit allows");
+    let mut welcomed = Vec::new();
+    let mut refused = 0;
+    for _ in 0..16 {
+        let mut client = BufReader::new(basic::testing::connect(server.addr));
+        let mut first = String::new();
+        client.read_line(&mut first).unwrap();
+        if first.starts_with("* welcome, guest") {
+            welcomed.push(client);
+        } else {
+            assert_eq!(
+                first,
+                sandbox::server::OUT_OF_DESCRIPTORS_NOTICE,
+                "{event_loop}"
+            );
+            refused += 1;
+        }
+    }
+    assert!(
+        !welcomed.is_empty() && refused > 0,
+        "{event_loop}: {refused} refused"
+    );
+    server.expect_line("out of file descriptors: refusing newcomers");
+    let leaving = welcomed.len();
+    drop(welcomed);
+    for _ in 0..leaving {
+        server.expect_line(" left (");
+    }
+    // Descriptors are free again: the next client is welcome.
+    let mut next = BufReader::new(basic::testing::connect(server.addr));
     let mut welcome = String::new();
-    waiting.read_line(&mut welcome).unwrap();
+    next.read_line(&mut welcome).unwrap();
     assert!(
         welcome.starts_with("* welcome, guest"),
         "{event_loop}: {welcome:?}"
     );
+    let count = server.expect_line("out of file descriptors: refused ");
+    assert!(
+        count.contains(&format!("refused {refused} connections in all")),
+        "{count}"
+    );
+}
+
+/// Lesson 3's protocol rules, kept by the room: names are one whatever
+/// their case, text that could act on a terminal is shown escaped, and a
+/// last line without `\n` still arrives. (`/me` and `/msg` are exercises 7
+/// and 8: not used here, so that this test passes in the student copy.)
+pub fn names_ignore_case_text_is_escaped_and_a_last_line_arrives(event_loop: EventLoop) {
+    let addr = start(
+        event_loop,
+        Options {
+            join_notices: false,
+            ..Options::default()
+        },
+    );
+    let mut alice = Chatter::join(addr);
+    let mut bob = Chatter::join(addr);
+    alice.nick("Alice");
+    assert_eq!(bob.line(), "* guest1 is now Alice\n");
+    bob.send("/nick ALICE\n");
+    assert_eq!(
+        bob.line(),
+        "* cannot rename to \"ALICE\": that name is taken\n"
+    );
+    alice.nick("alice"); // its own name, in another case
+    assert_eq!(bob.line(), "* Alice is now alice\n");
+    let forged = "evil\r\x1b[2Jguest2: forged \u{202e}";
+    alice.send(&format!("{forged}\n"));
+    let relayed = bob.line();
+    let clean = multiclients_threaded::protocol::clean_text(forged);
+    assert_eq!(relayed, format!("alice: {clean}\n"));
+    assert!(!relayed.contains(['\r', '\x1b', '\u{202e}']), "{relayed:?}");
+    // A client that writes a last line without `\n` and closes.
+    let mut last = connect(addr);
+    let mut welcome = [0u8; 9];
+    last.read_exact(&mut welcome).unwrap(); // "* welcome"
+    last.write_all(b"last words").unwrap();
+    last.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(alice.line(), "guest3: last words\n");
 }
