@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use basic::testing::{SharedOutput, start_server};
+use plumbing::testing::{SharedOutput, start_server};
 use sandbox::room::Options;
 use sandbox::server::EventLoop;
 
@@ -50,7 +50,7 @@ fn sandbox_check_without_idle_timeout_passes_against_lesson_3_server() {
 #[test]
 fn lesson_3_server_has_no_idle_timeout_and_the_idle_check_says_so() {
     let mut out = Vec::new();
-    let mut list = basic::checklist::Checklist::new(&mut out);
+    let mut list = plumbing::checklist::Checklist::new(&mut out);
     sandbox::check::idle_checks(
         &mut list,
         threaded_server(),
@@ -68,7 +68,7 @@ fn lesson_3_server_has_no_idle_timeout_and_the_idle_check_says_so() {
 fn the_sandbox_client_chats_with_lesson_3_server() {
     let addr = threaded_server();
     let output = SharedOutput::default();
-    let stream = basic::testing::connect(addr);
+    let stream = plumbing::testing::connect(addr);
     sandbox::client::run(
         stream,
         &b"/nick zed\n/who\n"[..],

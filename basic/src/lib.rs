@@ -52,12 +52,6 @@ pub mod client;
 pub mod net;
 pub mod server;
 
-// The shared plumbing used to live here; until every lesson names it
-// directly, its old paths still work.
-#[cfg(feature = "testing")]
-pub use plumbing::testing;
-pub use plumbing::{checklist, cli, console, diagram, errors, limits, log, trace};
-
 /// The port this lesson uses unless told otherwise (see the contract,
 /// `tests/CONTRACT.md` at the top of the workspace).
 pub const DEFAULT_PORT: u16 = 5000;

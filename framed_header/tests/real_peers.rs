@@ -366,7 +366,7 @@ fn a_reply_cut_by_the_refusal_is_read_to_the_close() {
 
 /// Replies that each take 0.2 s, as across a slow link, checked with a
 /// `--timeout` of 0.1 s.
-fn behind_a_slow_link() -> (basic::checklist::Report, String) {
+fn behind_a_slow_link() -> (plumbing::checklist::Report, String) {
     let variant = Variant {
         goodbye: "!DISCONNECT",
         answers_goodbye: true,

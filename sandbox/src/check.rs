@@ -13,9 +13,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use basic::checklist::Report;
-use basic::checklist::{Checklist, Failure, is_timeout};
 use multiclients_threaded::protocol::LineBuffer;
+pub use plumbing::checklist::Report;
+use plumbing::checklist::{Checklist, Failure, is_timeout};
 
 pub const IDLE_CLOSED: &str =
     "an idle client is closed after --idle-timeout, with a `* ` notice to it";

@@ -16,8 +16,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use basic::trace;
 use multiclients_threaded::protocol;
+use plumbing::trace;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// After our input ends, how long we wait for the server to close.
@@ -121,7 +121,7 @@ pub fn connect_with_retry<T>(
                 let delay = backoff(retry);
                 eprintln!(
                     "note: {}; retrying in {delay:?}",
-                    basic::errors::one_line(&err).trim_start_matches("error: ")
+                    plumbing::errors::one_line(&err).trim_start_matches("error: ")
                 );
                 sleep(delay);
                 retry += 1;

@@ -41,8 +41,8 @@ use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use basic::log;
-use basic::trace::preview;
+use plumbing::log;
+use plumbing::trace::preview;
 
 /// The largest payload a request may carry: small enough that the datagram
 /// fits in one IPv6 packet on any link (1280 bytes, less the headers), so

@@ -27,7 +27,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use basic::trace;
+use plumbing::trace;
 
 use crate::outbox::{Flushed, Outbox};
 use crate::room::Connection;

@@ -5,8 +5,8 @@ use std::io::BufReader;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use basic::cli::{self, parse_seconds};
 use clap::{Args, Parser, Subcommand};
+use plumbing::cli::{self, parse_seconds};
 use sandbox::room::{
     DEFAULT_FIRST_LINE_TIMEOUT, DEFAULT_MAX_QUEUED_MB, DEFAULT_STALL_TIMEOUT, Options,
 };
@@ -36,7 +36,7 @@ struct ServerArgs {
     max_clients: Option<usize>,
     /// Refuse a client's connections past this many from one address (loopback is never
     /// capped, so tests and SSH tunnels are not; 0: no cap).
-    #[arg(long, default_value_t = basic::limits::DEFAULT_MAX_PER_ADDRESS)]
+    #[arg(long, default_value_t = plumbing::limits::DEFAULT_MAX_PER_ADDRESS)]
     max_per_address: usize,
     /// Let go of a client whose socket takes no byte for this many seconds while lines wait
     /// for it (it gets a notice). Until then, the room stops reading senders so it can catch up.
@@ -146,14 +146,14 @@ fn serve(args: ServerArgs) -> anyhow::Result<bool> {
 /// refused as "out of file descriptors".
 fn max_clients(asked: Option<usize>) -> usize {
     const DEFAULT_MAX_CLIENTS: usize = 10_000;
-    let (fits, note) = basic::limits::fit_to_open_files(asked.unwrap_or(DEFAULT_MAX_CLIENTS), 1);
+    let (fits, note) = plumbing::limits::fit_to_open_files(asked.unwrap_or(DEFAULT_MAX_CLIENTS), 1);
     match (asked, note) {
         (None, Some(note)) => {
-            basic::log!("{note}");
+            plumbing::log!("{note}");
             fits
         }
         (Some(asked), Some(_)) => {
-            basic::log!(
+            plumbing::log!(
                 "note: --max-clients {asked} is above what the open-files limit allows (about {fits} clients); past that, newcomers are refused as out of file descriptors (raise it with `ulimit -n`)"
             );
             asked

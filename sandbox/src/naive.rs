@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use basic::{log, trace};
+use plumbing::{log, trace};
 
 use crate::readiness::{ACCEPT_RETRY_DELAY, ACCEPTS_PER_TURN};
 use crate::room::{ClientId, Options, Room};
@@ -132,7 +132,7 @@ fn accept_failed(
     err: &io::Error,
     now: Instant,
 ) {
-    if basic::limits::is_out_of_descriptors(err) {
+    if plumbing::limits::is_out_of_descriptors(err) {
         out_of_descriptors.refuse_waiting(listener, now, ACCEPTS_PER_TURN);
     } else {
         log!("accept failed: {err}; still serving, retrying in {ACCEPT_RETRY_DELAY:?}");

@@ -32,10 +32,10 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use basic::{log, trace};
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
+use plumbing::{log, trace};
 
 use crate::room::{ClientId, Options, Room};
 use crate::server::OutOfDescriptors;
@@ -161,7 +161,7 @@ fn wait_bound(server: &Server, now: Instant, reads_waiting: bool) -> Option<Dura
     }
     let burst_end = server
         .refusing
-        .then(|| now + basic::limits::RefusalBurst::QUIET);
+        .then(|| now + plumbing::limits::RefusalBurst::QUIET);
     let deadlines = [
         server.room.next_deadline(),
         server.accept_retry_at,
@@ -182,7 +182,7 @@ fn accept_ready(server: &mut Server, now: Instant) {
             Ok((stream, peer)) => admit(server, stream, peer, now),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) if basic::limits::is_out_of_descriptors(&err) => {
+            Err(err) if plumbing::limits::is_out_of_descriptors(&err) => {
                 let listener = &server.std_listener;
                 let refused =
                     server

@@ -56,10 +56,10 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
-use basic::limits::PerAddressLimit;
-use basic::trace::preview;
-use basic::{log, trace};
 use multiclients_threaded::protocol::{self, LineTooLong, MAX_LINE_BYTES, NameError, Request};
+use plumbing::limits::PerAddressLimit;
+use plumbing::trace::preview;
+use plumbing::{log, trace};
 
 use crate::draining::{DRAIN_TIMEOUT, Draining};
 use crate::idle::IdleTimers;
@@ -149,7 +149,7 @@ impl Default for Options {
             stall_timeout: DEFAULT_STALL_TIMEOUT,
             first_line_timeout: Some(DEFAULT_FIRST_LINE_TIMEOUT),
             max_queued_bytes: DEFAULT_MAX_QUEUED_MB * 1024 * 1024,
-            max_per_address: basic::limits::DEFAULT_MAX_PER_ADDRESS,
+            max_per_address: plumbing::limits::DEFAULT_MAX_PER_ADDRESS,
         }
     }
 }
@@ -1122,7 +1122,7 @@ mod tests {
     }
 
     fn peer() -> SocketAddr {
-        basic::trace::silence_logs();
+        plumbing::trace::silence_logs();
         "127.0.0.1:9".parse().unwrap()
     }
 

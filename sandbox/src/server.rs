@@ -8,8 +8,8 @@
 use std::net::TcpListener;
 use std::time::Instant;
 
-use basic::limits::{RefusalBurst, SpareDescriptor};
-use basic::log;
+use plumbing::limits::{RefusalBurst, SpareDescriptor};
+use plumbing::log;
 
 use crate::room::Options;
 

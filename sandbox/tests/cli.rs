@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use basic::testing::ServerProcess;
 use common::{SANDBOX, run_bounded};
+use plumbing::testing::ServerProcess;
 
 #[test]
 fn check_binary_passes_against_the_server_binary() {
@@ -29,12 +29,12 @@ fn check_binary_passes_against_the_server_binary() {
 
 #[test]
 fn a_taken_port_is_one_line_error_with_a_hint() {
-    basic::testing::assert_taken_port_is_one_line_error(SANDBOX);
+    plumbing::testing::assert_taken_port_is_one_line_error(SANDBOX);
 }
 
 #[test]
 fn a_refused_connection_is_one_line_error_with_a_hint() {
-    basic::testing::assert_refused_connection_is_one_line_error(SANDBOX);
+    plumbing::testing::assert_refused_connection_is_one_line_error(SANDBOX);
 }
 
 #[cfg(unix)]

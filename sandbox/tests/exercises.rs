@@ -18,9 +18,9 @@ use std::sync::{Mutex, Once, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use basic::testing::{SharedOutput, TEST_TIMEOUT, connect, run_command};
 use common::*;
 use mio::{Events, Interest, Poll, Token};
+use plumbing::testing::{SharedOutput, TEST_TIMEOUT, connect, run_command};
 use sandbox::client::{self, TimeoutFired};
 use sandbox::closing;
 use sandbox::datagram::{self, RequestError, Requester, RetryPolicy};
@@ -145,7 +145,7 @@ fn exercise_01_connect_to_a_full_backlog_times_out_after_the_connect_timeout() {
 #[test]
 fn exercise_01_a_connect_timeout_still_connects_to_a_listening_server() {
     exercise(1, || {
-        let listener = basic::testing::loopback_listener();
+        let listener = plumbing::testing::loopback_listener();
         let stream =
             client::connect_with_timeout(listener.local_addr().unwrap(), TEST_TIMEOUT).unwrap();
         assert_eq!(stream.peer_addr().unwrap(), listener.local_addr().unwrap());
@@ -155,7 +155,7 @@ fn exercise_01_a_connect_timeout_still_connects_to_a_listening_server() {
 #[test]
 fn exercise_01_a_refused_connect_is_an_error_but_not_a_timeout() {
     exercise(1, || {
-        let addr = basic::testing::loopback_listener().local_addr().unwrap(); // closed at once
+        let addr = plumbing::testing::loopback_listener().local_addr().unwrap(); // closed at once
         let err = client::connect_with_timeout(addr, TEST_TIMEOUT).unwrap_err();
         assert!(err.downcast_ref::<TimeoutFired>().is_none(), "{err:#}");
         assert!(
@@ -216,7 +216,7 @@ fn exercise_02_a_silent_server_ends_the_client_after_the_read_timeout() {
 #[test]
 fn exercise_02_the_client_binary_says_which_timeout_fired_in_one_line() {
     exercise(2, || {
-        let listener = basic::testing::loopback_listener(); // accepts (in the backlog), never speaks
+        let listener = plumbing::testing::loopback_listener(); // accepts (in the backlog), never speaks
         let port = listener.local_addr().unwrap().port().to_string();
         let client = run_command(
             SANDBOX,
@@ -296,7 +296,7 @@ fn exercise_03_connect_with_retry_gives_up_with_the_last_error() {
 fn exercise_03_a_client_gets_in_once_the_server_is_back() {
     exercise(3, || {
         // A port that was just free: nothing listens there yet.
-        let port = basic::testing::loopback_listener()
+        let port = plumbing::testing::loopback_listener()
             .local_addr()
             .unwrap()
             .port();
@@ -602,7 +602,7 @@ fn exercise_05_check_binary_passes_against_a_server_with_an_idle_timeout() {
     exercise(5, || {
         // The idle timeout must exceed the longest chat check: in the flood
         // check one client only reads for a few seconds, and reading is not talking.
-        let server = basic::testing::ServerProcess::start(
+        let server = plumbing::testing::ServerProcess::start(
             SANDBOX,
             &["server", "--port", "0", "--idle-timeout", "6"],
         );
@@ -628,7 +628,7 @@ fn exercise_05_check_binary_passes_against_a_server_with_an_idle_timeout() {
 #[test]
 fn exercise_04_the_client_binary_chats_through_the_naive_server_binary() {
     exercise(4, || {
-        let server = basic::testing::ServerProcess::start(
+        let server = plumbing::testing::ServerProcess::start(
             SANDBOX,
             &["server", "--port", "0", "--event-loop", "naive"],
         );
@@ -656,7 +656,7 @@ fn exercise_04_out_of_file_descriptors_the_naive_loop_logs_it_and_goes_on() {
 #[test]
 fn exercise_01_the_client_binary_connects_with_a_connect_timeout() {
     exercise(1, || {
-        let server = basic::testing::ServerProcess::start(SANDBOX, &["server", "--port", "0"]);
+        let server = plumbing::testing::ServerProcess::start(SANDBOX, &["server", "--port", "0"]);
         let port = server.addr.port().to_string();
         let client = run_command(
             SANDBOX,

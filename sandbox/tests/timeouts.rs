@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use basic::testing::{SharedOutput, TEST_TIMEOUT, connect};
 use common::{idle_check_output, start};
+use plumbing::testing::{SharedOutput, TEST_TIMEOUT, connect};
 use sandbox::client;
 use sandbox::room::Options;
 use sandbox::server::EventLoop;
@@ -55,7 +55,7 @@ impl std::io::Read for StillTyping {
 
 #[test]
 fn the_client_says_so_when_the_server_closes_although_nobody_quit() {
-    let (addr, _server) = basic::testing::start_server(|listener| {
+    let (addr, _server) = plumbing::testing::start_server(|listener| {
         let (mut stream, _) = listener.accept()?;
         std::io::Write::write_all(&mut stream, b"* going away\n")?;
         Ok(()) // and close

@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use basic::testing::{TEST_TIMEOUT, connect};
+use plumbing::testing::{TEST_TIMEOUT, connect};
 use sandbox::room::Options;
 use sandbox::server::EventLoop;
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -69,7 +69,7 @@ impl Chatter {
 }
 
 pub fn start(event_loop: EventLoop, options: Options) -> SocketAddr {
-    basic::testing::start_server(move |listener| {
+    plumbing::testing::start_server(move |listener| {
         sandbox::server::run(listener, event_loop, options)
     })
     .0
@@ -108,7 +108,7 @@ pub fn listener_with_full_backlog() -> Option<(TcpListener, Vec<TcpStream>)> {
     for _ in 0..64 {
         match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
             Ok(stream) => held.push(stream),
-            Err(err) if basic::checklist::is_timeout(&err) => return Some((listener, held)),
+            Err(err) if plumbing::checklist::is_timeout(&err) => return Some((listener, held)),
             Err(err) => {
                 eprintln!("note: a full backlog answered {err}; no hanging connect here");
                 return None;
@@ -120,7 +120,7 @@ pub fn listener_with_full_backlog() -> Option<(TcpListener, Vec<TcpStream>)> {
 
 /// A server that accepts one client and says nothing until `release`.
 pub fn silent_server() -> (SocketAddr, mpsc::Sender<()>) {
-    let listener = basic::testing::loopback_listener();
+    let listener = plumbing::testing::loopback_listener();
     let addr = listener.local_addr().unwrap();
     let (release, released) = mpsc::channel::<()>();
     thread::spawn(move || {
@@ -181,7 +181,7 @@ pub fn check_output(addr: SocketAddr, idle: Option<Duration>) -> (sandbox::check
 /// timeout rightly closes it. Idleness counts what a client *sends*.)
 pub fn idle_check_output(addr: SocketAddr, idle: Duration) -> (sandbox::check::Report, String) {
     let mut out = Vec::new();
-    let mut list = basic::checklist::Checklist::new(&mut out);
+    let mut list = plumbing::checklist::Checklist::new(&mut out);
     sandbox::check::idle_checks(&mut list, addr, Duration::from_secs(2), idle);
     let report = list.finish();
     (report, String::from_utf8(out).unwrap())
@@ -671,12 +671,12 @@ pub fn out_of_file_descriptors_accept_fails_is_logged_and_the_server_goes_on(eve
     let script = format!(
         "ulimit -n 16 && exec {SANDBOX} server --port 0 --event-loop {event_loop} --max-clients 100"
     );
-    let server = basic::testing::ServerProcess::start("sh", &["-c", &script]);
+    let server = plumbing::testing::ServerProcess::start("sh", &["-c", &script]);
     server.expect_line("above what the open-files limit allows");
     let mut welcomed = Vec::new();
     let mut refused = 0;
     for _ in 0..16 {
-        let mut client = BufReader::new(basic::testing::connect(server.addr));
+        let mut client = BufReader::new(plumbing::testing::connect(server.addr));
         let mut first = String::new();
         client.read_line(&mut first).unwrap();
         if first.starts_with("* welcome, guest") {
@@ -701,7 +701,7 @@ pub fn out_of_file_descriptors_accept_fails_is_logged_and_the_server_goes_on(eve
         server.expect_line(" left (");
     }
     // Descriptors are free again: the next client is welcome.
-    let mut next = BufReader::new(basic::testing::connect(server.addr));
+    let mut next = BufReader::new(plumbing::testing::connect(server.addr));
     let mut welcome = String::new();
     next.read_line(&mut welcome).unwrap();
     assert!(

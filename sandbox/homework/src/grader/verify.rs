@@ -22,10 +22,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use basic::checklist::{Checklist, Failure, Report};
 use homework::exercises::{EXERCISES, EXERCISES_FILE, Exercise};
 use homework::files::{self, workspace_files};
 use homework::markers::{self, Keep};
+use plumbing::checklist::{Checklist, Failure, Report};
 
 use super::copy::{INSTRUCTOR_ONLY, write_copy};
 use super::grade::{Graded, Grader};
