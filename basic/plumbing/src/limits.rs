@@ -125,7 +125,9 @@ pub fn fit_to_open_files(wanted: usize, descriptors_per_client: u64) -> (usize, 
     let Some(limit) = open_files_limit() else {
         return (wanted, None);
     };
-    let fits = limit.saturating_sub(DESCRIPTORS_FOR_THE_SERVER) / descriptors_per_client.max(1);
+    // A tiny limit (`ulimit -n 16`) still leaves room for a few clients.
+    let for_the_server = DESCRIPTORS_FOR_THE_SERVER.min(limit / 2);
+    let fits = limit.saturating_sub(for_the_server) / descriptors_per_client.max(1);
     let fits = usize::try_from(fits).unwrap_or(usize::MAX).max(1);
     if wanted <= fits {
         return (wanted, None);
@@ -169,7 +171,9 @@ impl SpareDescriptor {
     /// Accepts one waiting connection using the spare descriptor, writes
     /// `notice` to it (best effort: a full send buffer just loses it) and
     /// closes it. Returns the refused peer, or `None` when no descriptor could
-    /// be freed or no connection was waiting.
+    /// be freed or no connection was waiting. With a blocking listener, call
+    /// it only right after `accept` failed for lack of descriptors: then a
+    /// connection is waiting, and this `accept` does not block.
     pub fn refuse_one(&mut self, listener: &TcpListener, notice: &[u8]) -> Option<SocketAddr> {
         self.0.take()?;
         let refused = match listener.accept() {
