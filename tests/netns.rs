@@ -37,7 +37,7 @@ fn every_lesson_works_between_two_network_namespaces() {
     eprintln!("{out}{err}");
     assert!(run.status.success(), "tests/netns.sh failed:\n{out}{err}");
     assert!(
-        out.starts_with("skipped: ") || out.contains("netns: 13 passed, 0 failed"),
+        out.starts_with("skipped: ") || out.contains("netns: 14 passed, 0 failed"),
         "{out}"
     );
 }

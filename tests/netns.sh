@@ -91,5 +91,34 @@ for lesson in basic multiclients multiclients_threaded framed_header sandbox; do
     fi
 done
 
+# The per-address cap, which loopback never reaches: lesson 3's server with
+# --max-per-address 1, one client holding its place, a second refused with a
+# line it can read.
+lesson=multiclients_threaded
+ip netns exec "$srv" "$bin/$lesson" server --host 0.0.0.0 --port 0 --max-per-address 1 \
+    >"$work/capped.out" 2>&1 &
+pids+=($!)
+port=0
+for _ in $(seq 200); do
+    if grep -q '^listening on ' "$work/capped.out"; then
+        port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$work/capped.out" | head -n 1)
+        break
+    fi
+    sleep 0.05 # polling a file for the server's first line
+done
+(sleep 5 | in_client_ns "$bin/$lesson" client --host "$server_ip" --port "$port" >"$work/first.out" 2>&1) &
+pids+=($!)
+for _ in $(seq 200); do
+    grep -q 'joined' "$work/capped.out" && break
+    sleep 0.05 # polling the server's log for the first client's arrival
+done
+printf 'hello\n' | in_client_ns "$bin/$lesson" client --host "$server_ip" --port "$port" \
+    >"$work/second.out" 2>&1 || true
+if grep -q "connections from your address already" "$work/second.out"; then
+    pass "$lesson refuses a second connection from one address with --max-per-address 1"
+else
+    fail "$lesson --max-per-address 1 did not refuse the second client:"; sed 's/^/    /' "$work/second.out"
+fi
+
 echo "netns: $passes passed, $failures failed"
 [ "$failures" = 0 ]
