@@ -42,3 +42,36 @@ fn a_refused_connection_is_one_line_error_with_a_hint() {
 fn out_of_file_descriptors_accept_fails_is_logged_and_the_server_goes_on() {
     common::out_of_file_descriptors_accept_fails_is_logged_and_the_server_goes_on("readiness");
 }
+
+#[test]
+fn the_server_keeps_chatting_while_nobody_reads_its_log_and_says_what_it_skipped() {
+    use std::io::{BufRead, BufReader, Write};
+    // Every chat line is logged: 20,000 of them are far more than the pipe
+    // and the log's buffer hold. Both clients' reads wait at most the test
+    // timeout.
+    let _server = plumbing::testing::assert_serves_with_an_unread_console(
+        SANDBOX,
+        &["server", "--port", "0"],
+        |addr| {
+            let mut sender = plumbing::testing::connect(addr);
+            let reader = plumbing::testing::connect(addr);
+            let mut lines = BufReader::new(reader);
+            let mut line = String::new();
+            // Welcome, and (once the sender's first line is in) it is in the room.
+            lines.read_line(&mut line).unwrap();
+            assert!(line.starts_with("* welcome"), "{line:?}");
+            let burst: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+            sender.write_all(burst.as_bytes()).unwrap();
+            let mut next = 0;
+            while next < 20_000 {
+                line.clear();
+                assert!(lines.read_line(&mut line).unwrap() > 0, "the server closed");
+                if line.starts_with("* ") {
+                    continue; // the sender's join notice
+                }
+                assert!(line.ends_with(&format!(": line {next}\n")), "{line:?}");
+                next += 1;
+            }
+        },
+    );
+}
