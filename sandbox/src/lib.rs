@@ -21,7 +21,7 @@
 //! ```text
 //! terminal 1:  cargo run -p sandbox -- server --idle-timeout 60
 //! terminal 2:  cargo run -p sandbox -- client --read-timeout 120
-//! terminal 3:  nc 127.0.0.1 5003                  (type lines; /nick, /who, /quit)
+//! terminal 3:  nc -N 127.0.0.1 5003               (type lines; /nick, /who, /quit)
 //! the naive loop, to compare:  cargo run -p sandbox -- server --event-loop naive
 //! check it:    cargo run -p sandbox -- check --idle-timeout 60
 //! ```

@@ -2,6 +2,7 @@
 //! parsing lives here; the lesson is in the library (`src/lib.rs`).
 
 use std::io::BufReader;
+use std::net::TcpStream;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -113,7 +114,9 @@ fn main() -> ExitCode {
         Command::Server(args) => serve(args),
         Command::Client(args) => chat(args),
         Command::Check(args) => {
-            let addr = basic::net::resolve(&args.check.at.host, args.check.at.port)?[0];
+            // Every address the name resolves to is tried, as clients do.
+            let (host, port) = (&args.check.at.host, args.check.at.port);
+            let addr = basic::net::resolve_for_check(host, port, args.check.timeout())?;
             let idle = args.idle_timeout.map(Duration::from_secs_f64);
             let report =
                 sandbox::check::run(addr, args.check.timeout(), idle, &mut std::io::stdout());
@@ -162,14 +165,25 @@ fn max_clients(asked: Option<usize>) -> usize {
     }
 }
 
+/// Tries every address `host` resolves to, each with the connect timeout
+/// (`localhost` may be `::1` first while the server listens on `127.0.0.1`).
+fn connect_any_within(host: &str, port: u16, timeout: Duration) -> anyhow::Result<TcpStream> {
+    let mut last_err = None;
+    for addr in basic::net::resolve(host, port)? {
+        match sandbox::client::connect_with_timeout(addr, timeout) {
+            Ok(stream) => return Ok(stream),
+            Err(err) => last_err = Some(err),
+        }
+    }
+    // resolve() gave at least one address, so the loop set last_err.
+    Err(last_err.unwrap_or_else(|| anyhow::anyhow!("{host} resolves to no address")))
+}
+
 fn chat(args: ClientArgs) -> anyhow::Result<bool> {
     args.trace.apply();
     let connect_timeout = args.connect_timeout.map(Duration::from_secs_f64);
     let connect_once = || match connect_timeout {
-        Some(timeout) => {
-            let addr = basic::net::resolve(&args.at.host, args.at.port)?[0];
-            sandbox::client::connect_with_timeout(addr, timeout)
-        }
+        Some(timeout) => connect_any_within(&args.at.host, args.at.port, timeout),
         None => basic::net::connect(&args.at.host, args.at.port),
     };
     let stream = match args.retry {
