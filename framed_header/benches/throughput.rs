@@ -124,7 +124,7 @@ fn main() {
     println!(
         "framed_header: {CONNECTIONS} connections x {MESSAGES_PER_CONNECTION} messages, \
          median of {ROUNDS} rounds; machine: {}",
-        machine()
+        plumbing::testing::machine()
     );
     let c_reference = build_c_reference();
     for settings in [Settings::lesson(), Settings::tutorial()] {
@@ -567,7 +567,10 @@ fn bench_one_address(addr: &str, args: &[String]) {
         raw_replies: args.iter().any(|arg| arg == "--raw-replies"),
         goodbye: value_of(args, "--goodbye").unwrap_or_else(|| "!DISCONNECT".into()),
     };
-    println!("framed_header bench against {addr}; machine: {}", machine());
+    println!(
+        "framed_header bench against {addr}; machine: {}",
+        plumbing::testing::machine()
+    );
     for workload in [Workload::Pipelined, Workload::Burst] {
         match measure(addr, &settings, workload) {
             Ok(rate) => println!(
@@ -586,19 +589,4 @@ fn bench_one_address(addr: &str, args: &[String]) {
 fn value_of(args: &[String], flag: &str) -> Option<String> {
     let at = args.iter().position(|arg| arg == flag)?;
     args.get(at + 1).cloned()
-}
-
-/// The CPU model and core count, for the figures' context.
-fn machine() -> String {
-    let cores = thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|line| line.starts_with("model name"))
-                .and_then(|line| line.split(':').nth(1))
-                .map(|model| model.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    format!("{model}, {cores} cores")
 }

@@ -358,7 +358,7 @@ fn print_results(settings: &Settings, rows: &[(String, Vec<Round>)]) {
         "\n{} clients x {} lines ({} per write), everyone reading; {} deliveries owed per round",
         settings.clients, settings.lines, settings.per_write, owed
     );
-    println!("machine: {} cores, {}", cores(), cpu_model());
+    println!("machine: {}", plumbing::testing::machine());
     for (name, rounds) in rows {
         let rates: Vec<String> = rounds
             .iter()
@@ -382,18 +382,4 @@ fn print_results(settings: &Settings, rows: &[(String, Vec<Round>)]) {
     if let [(_, ours), (_, c)] = rows {
         println!("ratio: {:.2} x the C reference", median(ours) / median(c));
     }
-}
-
-fn cores() -> usize {
-    thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            let line = info.lines().find(|l| l.starts_with("model name"))?;
-            Some(line.split(':').nth(1)?.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into())
 }

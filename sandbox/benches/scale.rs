@@ -33,7 +33,7 @@ fn main() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(10_000);
-    println!("machine: {} cores, {}", cores(), cpu_model());
+    println!("machine: {}", plumbing::testing::machine());
     let clients = raise_open_file_limit(wanted);
 
     let sandbox = env!("CARGO_BIN_EXE_sandbox").to_string();
@@ -355,22 +355,4 @@ fn clock_ticks_per_second() -> f64 {
         .ok()
         .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
         .unwrap_or(100.0)
-}
-
-fn cores() -> usize {
-    thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines().find_map(|l| {
-                l.strip_prefix("model name")
-                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
-            })
-        })
-        .unwrap_or_else(|| "CPU model unavailable".into())
 }
