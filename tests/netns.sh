@@ -44,11 +44,13 @@ failures=0 passes=0
 fail() { echo "FAIL $*"; failures=$((failures + 1)); }
 pass() { echo "ok $*"; passes=$((passes + 1)); }
 
-# start_server LESSON: starts its server on every interface of the server's
-# namespace, port 0, and sets `port` from its `listening on` line (0 if none).
+# start_server LESSON [OPTION...]: starts its server on every interface of
+# the server's namespace, port 0, logging to $work/LESSON.out, and sets
+# `port` from its `listening on` line (0 if none).
 start_server() {
     local lesson=$1 out="$work/$1.out"
-    ip netns exec "$srv" "$bin/$lesson" server --host 0.0.0.0 --port 0 >"$out" 2>&1 &
+    shift
+    ip netns exec "$srv" "$bin/$lesson" server --host 0.0.0.0 --port 0 "$@" >"$out" 2>&1 &
     pids+=($!)
     port=0
     for _ in $(seq 200); do
@@ -95,21 +97,11 @@ done
 # --max-per-address 1, one client holding its place, a second refused with a
 # line it can read.
 lesson=multiclients_threaded
-ip netns exec "$srv" "$bin/$lesson" server --host 0.0.0.0 --port 0 --max-per-address 1 \
-    >"$work/capped.out" 2>&1 &
-pids+=($!)
-port=0
-for _ in $(seq 200); do
-    if grep -q '^listening on ' "$work/capped.out"; then
-        port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$work/capped.out" | head -n 1)
-        break
-    fi
-    sleep 0.05 # polling a file for the server's first line
-done
+start_server "$lesson" --max-per-address 1
 (sleep 5 | in_client_ns "$bin/$lesson" client --host "$server_ip" --port "$port" >"$work/first.out" 2>&1) &
 pids+=($!)
 for _ in $(seq 200); do
-    grep -q 'joined' "$work/capped.out" && break
+    grep -q 'joined' "$work/$lesson.out" && break
     sleep 0.05 # polling the server's log for the first client's arrival
 done
 printf 'hello\n' | in_client_ns "$bin/$lesson" client --host "$server_ip" --port "$port" \
