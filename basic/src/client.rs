@@ -6,7 +6,7 @@
 //! prints replies as they arrive, and this one watches both and decides when
 //! the conversation is over (or went wrong).
 
-use std::io::{self, BufRead, Read as _, Write};
+use std::io::{self, BufRead, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc;
 use std::thread;
@@ -100,19 +100,14 @@ fn send_input(mut stream: &TcpStream, mut input: impl BufRead) -> io::Result<()>
 
 /// Copies everything the server sends to `output` until the server closes.
 fn print_replies(
-    mut stream: TcpStream,
+    stream: TcpStream,
     mut output: impl Write,
     events: &mpsc::Sender<Event>,
 ) -> io::Result<()> {
     let mut buf = vec![0u8; crate::server::BUF_LEN];
     loop {
         // read() blocks until the server sends something or closes.
-        let n = match stream.read(&mut buf) {
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
-        };
-        trace!("read() -> {n} bytes");
+        let n = crate::net::read_some(&stream, &mut buf)?;
         if n == 0 {
             trace!("close()");
             return Ok(()); // the server closed its side: the conversation is over

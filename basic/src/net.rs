@@ -185,6 +185,24 @@ pub fn resolve_for_check(host: &str, port: u16, timeout: Duration) -> anyhow::Re
     }
 }
 
+/// `read` as every later lesson needs it: some bytes (maybe fewer than
+/// asked), `0` once the peer has closed its side, and a read interrupted by
+/// a signal (`Interrupted`: nothing was read) simply tried again. Lesson 1's
+/// echo loop (`server::echo`) spells these cases out once.
+pub fn read_some(mut stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match io::Read::read(&mut stream, buf) {
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            result => {
+                if let Ok(n) = result {
+                    trace!("read() -> {n} bytes");
+                }
+                return result;
+            }
+        }
+    }
+}
+
 /// After our last bytes, how long [`close_gently`] keeps reading (and
 /// dropping) what the peer still sends...
 pub const LINGER: Duration = Duration::from_secs(2);

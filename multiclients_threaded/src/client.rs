@@ -7,7 +7,7 @@
 //! arrives until the server closes (at most [`QUIT_WAIT`]). If the server
 //! closes first, that is an error: the conversation ended without us.
 
-use std::io::{self, BufRead, Read as _, Write};
+use std::io::{self, BufRead, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -142,19 +142,14 @@ fn is_quit(line: &[u8]) -> bool {
 /// for a terminal: control characters and bidi overrides are shown as
 /// escapes (`\u{1b}`), so that no one in the room (nor the server) can
 /// clear your screen or forge a line with `\r` (see `protocol::SafeDisplay`).
-fn print_incoming(mut stream: TcpStream, mut output: impl Write) -> io::Result<()> {
+fn print_incoming(stream: TcpStream, mut output: impl Write) -> io::Result<()> {
     let mut buf = [0u8; 8192];
     let mut display = SafeDisplay::default();
     let mut shown = String::new();
     loop {
         // read() blocks until the server sends something, or returns 0 once
-        // it closed its side.
-        let n = match stream.read(&mut buf) {
-            Ok(n) => n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(err),
-        };
-        trace!("read() -> {n} bytes");
+        // it closed its side (lesson 1's `read_some`).
+        let n = basic::net::read_some(&stream, &mut buf)?;
         if n == 0 {
             return Ok(());
         }
