@@ -126,7 +126,10 @@ pub fn fit_to_open_files(wanted: usize, descriptors_per_client: u64) -> (usize, 
         return (wanted, None);
     };
     // A tiny limit (`ulimit -n 16`) still leaves room for a few clients.
-    let for_the_server = DESCRIPTORS_FOR_THE_SERVER.min(limit / 2);
+    let for_the_server = match limit > DESCRIPTORS_FOR_THE_SERVER + 8 {
+        true => DESCRIPTORS_FOR_THE_SERVER,
+        false => limit / 2,
+    };
     let fits = limit.saturating_sub(for_the_server) / descriptors_per_client.max(1);
     let fits = usize::try_from(fits).unwrap_or(usize::MAX).max(1);
     if wanted <= fits {
