@@ -50,6 +50,40 @@
 //! receive N² notices: past the server's budget, those notices are counted
 //! instead of queued for members with unread bytes, and each gets one line
 //! saying how many it missed once it reads again.
+//!
+//! ## One turn of a loop, in order
+//! Both loops call the room in the same order each turn, and the order is
+//! part of the design:
+//!
+//! 1. [`Room::tick`]: the time, read once, for every timer of the turn;
+//! 2. accept newcomers first ([`Room::join`]), so that their welcome leaves
+//!    with this turn's writes instead of waiting behind another turn;
+//! 3. read clients ([`Room::read_ready`]): each handles its lines until its
+//!    socket is empty, its budget is spent, or the room holds input;
+//!    lines are only *queued* into outboxes, nothing is written yet;
+//! 4. [`Room::expire`]: timers that came due only *doom* clients;
+//! 5. [`Room::settle`]: close the doomed (which queues leave notices), then
+//!    write every outbox that got bytes, one `write` per client;
+//! 6. hand the closed sockets back ([`Room::take_closed`]), for the loop to
+//!    deregister and drop.
+//!
+//! Writing last means a client that got 50 lines this turn gets them in one
+//! system call, and a broadcast never writes while it walks the room.
+//!
+//! ## What "nothing now" means on each socket call
+//! - `read` returns `WouldBlock`: the kernel's receive buffer for that
+//!   socket is empty. The client sent nothing more yet; try again later.
+//! - `read` returns 0: the client sent FIN (closed its side). Not an error.
+//! - `write` takes fewer bytes than offered (a *partial write*): the
+//!   kernel's send buffer had room for only that many; the rest stays in
+//!   the outbox. `WouldBlock`: no room at all, the client reads slower
+//!   than we send. Both are normal, and both are why outboxes exist.
+//!
+//! ## Names
+//! A name is compared without case ([`protocol::name_key`]): `Bob` and
+//! `bob` would look like the same person in a chat, so they are one name.
+//! Text from clients is escaped by lesson 3's protocol before anyone sees
+//! it, so a client cannot send terminal control codes to the others.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
@@ -68,6 +102,8 @@ use crate::outbox::{Flushed, Outbox};
 
 /// Identifies a client for the whole life of the server. Ids are never
 /// reused, so a stale timer entry can never hit a newer client.
+/// The loops hand them out counting up from 1, and the readiness loop uses
+/// the same number as the socket's mio `Token`.
 pub type ClientId = usize;
 
 /// How many bytes one client's lines may put into outboxes (its lines
@@ -103,14 +139,20 @@ pub const DEFAULT_MAX_QUEUED_MB: usize = 8;
 pub trait Connection: Read + Write {
     /// Sends FIN after the bytes already queued (a half-close).
     fn shutdown_write(&self);
+    // `&self`, not `&mut self`: shutdown(2) acts on the kernel's socket and
+    // touches no buffer of ours, so std and mio both take a shared borrow.
 }
 
 impl Connection for std::net::TcpStream {
     fn shutdown_write(&self) {
+        // The kernel sends FIN once the bytes already in the send buffer have
+        // gone out. It fails (ENOTCONN) only when the peer is gone already.
         let _ = self.shutdown(Shutdown::Write); // the peer may be gone already: fine
     }
 }
 
+// mio's stream wraps the same system socket as std's, registered with the
+// poller; the half-close is the same system call.
 impl Connection for mio::net::TcpStream {
     fn shutdown_write(&self) {
         let _ = self.shutdown(Shutdown::Write);
@@ -143,7 +185,11 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            // No idle limit unless asked: in a class, a student who only
+            // listens should not be thrown out.
             idle_timeout: None,
+            // The lesson's scale target; the server lowers it to what the
+            // open-files limit allows (one descriptor per client).
             max_clients: 10_000,
             join_notices: true,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
@@ -157,12 +203,17 @@ impl Default for Options {
 /// Why a client leaves; decides what the room is told.
 #[derive(Debug, Clone)]
 pub enum Leaving {
+    /// Sent `/quit`.
     Quit,
+    /// Closed its side (`read` returned 0) without `/quit`.
     Closed,
+    /// A socket call failed (reset by the peer, broken pipe): the error.
     Lost(String),
     /// Its socket took nothing for the stall timeout while bytes waited.
     TooSlow(Duration),
+    /// Sent more than `MAX_LINE_BYTES` without a line end.
     LineTooLong,
+    /// Sent nothing for `--idle-timeout`.
     Idle(Duration),
     /// No whole line within the first-line timeout.
     Silent(Duration),
@@ -185,24 +236,37 @@ impl Leaving {
     }
 }
 
-/// One connected client.
+/// One connected client. Its two buffers sit between the room and the
+/// kernel: bytes read but not yet handled, bytes queued but not yet written.
 pub struct Client<S> {
+    /// The non-blocking socket: every call on it returns at once.
     stream: S,
+    /// Its address, for the log and for the per-address cap.
     peer: SocketAddr,
+    /// As the client chose it (case kept); the room's `names` map holds it
+    /// lower-cased, so exactly one client can hold each name.
     name: String,
     /// Bytes read and not yet handled.
     inbox: Inbox,
+    /// Bytes queued for it and not yet taken by its socket. Only
+    /// [`Books::deliver`] adds to it, so the room's totals stay right.
     outbox: Outbox,
+    /// When a byte last arrived from it: the idle timer compares with this.
     last_heard: Instant,
     /// Has sent one whole line (the first-line timeout no longer applies).
     spoke: bool,
-    /// When its socket last took bytes (or its outbox last became non-empty).
+    /// When its socket last took bytes (or its outbox last became non-empty):
+    /// the stall timer compares with this, so a client that reads slowly but
+    /// steadily keeps pushing its deadline back.
     last_progress: Instant,
-    /// Has an entry in the stall timers.
+    /// Has an entry in the stall timers. While it holds bytes for a live
+    /// client, it always has one: a client can never stall unwatched.
     stall_watched: bool,
-    /// Counted in [`Books::behind`].
+    /// Over the high-water mark, and so counted in [`Books::behind`]. Kept
+    /// here so that the count changes only when this flag flips.
     behind: bool,
-    /// Already in the room's list of clients to flush.
+    /// Already in the room's list of clients to flush: a client that gets 50
+    /// lines in a turn is listed once and written once.
     in_dirty: bool,
     /// Join and leave notices counted instead of queued (over the budget).
     missed_notices: u64,
@@ -221,23 +285,38 @@ enum Kind {
 }
 
 /// The room's accounts: what waits where, and what the current step found
-/// for later (clients to flush, to close).
+/// for later (clients to flush, to close). Kept apart from the clients map so
+/// that a broadcast can walk `clients` mutably and update the accounts at the
+/// same time (two separate borrows of two fields).
+///
+/// Invariants: `queued` is the sum of the outbox lengths of the clients in
+/// the room; `behind` is how many of them have `behind` set.
 struct Books {
+    /// Clients with new bytes in their outbox, to write at the end of the
+    /// step; each at most once (see `Client::in_dirty`).
     dirty: Vec<ClientId>,
+    /// Clients marked as leaving during this step, closed by `settle`.
     doomed: Vec<ClientId>,
     /// Bytes in all outboxes together.
     queued: usize,
     /// Clients over the high-water mark.
     behind: usize,
-    /// Bytes ever queued: the work counter the turn budget reads.
+    /// Bytes ever queued: the work counter the turn budget reads. It only
+    /// grows; a client's turn compares it with its value when the turn began.
     work: usize,
+    /// Stall deadlines, one entry per client with bytes waiting (lazily
+    /// checked, like the idle timers: see [`crate::idle`]).
     stalls: IdleTimers,
+    /// The time given by [`Room::tick`] for this turn.
     now: Instant,
     stall_timeout: Duration,
+    /// `--max-queued-mb` in bytes: the whole server's budget for outboxes.
     max_queued: usize,
 }
 
 impl Books {
+    /// All outboxes together are over `--max-queued-mb`: hold input, and
+    /// summarise room notices for members already behind.
     fn over_budget(&self) -> bool {
         self.queued > self.max_queued
     }
@@ -245,13 +324,20 @@ impl Books {
     /// Queues `line` for one client. The one place where bytes enter an
     /// outbox, so the accounts stay right.
     fn deliver<S>(&mut self, id: ClientId, client: &mut Client<S>, line: &[u8], kind: Kind) {
+        // A client on its way out gets nothing more: its outbox already ends
+        // with the notice saying why it leaves, and that must stay last.
         if client.leaving.is_some() {
             return;
         }
+        // Over the budget, a join or leave notice for a member that already has
+        // unread bytes is only counted: it will get one summary line instead.
+        // A member with an empty outbox still gets it (it is reading).
         if kind == Kind::RoomNotice && self.over_budget() && !client.outbox.is_empty() {
             client.missed_notices += 1;
             return;
         }
+        // The first byte to wait starts the stall clock: from now on its socket
+        // must take something within the stall timeout.
         if client.outbox.is_empty() {
             client.last_progress = self.now;
             if !client.stall_watched {
@@ -259,17 +345,24 @@ impl Books {
                 self.stalls.watch(id, self.now + self.stall_timeout);
             }
         }
+        // Only queued: the write happens at the end of the step, so that every
+        // line of the turn leaves in the same system call.
         client.outbox.push(line);
         self.queued += line.len();
+        // Counts toward the sender's turn budget: fan-out is work whoever the
+        // recipient is.
         self.work += line.len();
         self.update_behind(client);
+        // Listed for the end-of-step flush, once.
         if !client.in_dirty {
             client.in_dirty = true;
             self.dirty.push(id);
         }
     }
 
-    /// Bytes left `client`'s outbox (written, or thrown away).
+    /// Bytes left `client`'s outbox (written, or thrown away). Any byte taken
+    /// by the socket is progress, and resets the stall clock; zero bytes (the
+    /// socket said `WouldBlock` at once) is not.
     fn sent<S>(&mut self, client: &mut Client<S>, bytes: usize) {
         self.queued -= bytes;
         if bytes > 0 {
@@ -278,6 +371,8 @@ impl Books {
         self.update_behind(client);
     }
 
+    /// Keeps `behind` (the count that decides whether the room holds input)
+    /// in step with the outbox: called after every change to its length.
     fn update_behind<S>(&mut self, client: &mut Client<S>) {
         let behind = client.outbox.is_over_high_water();
         if behind != client.behind {
@@ -294,6 +389,8 @@ impl Books {
 /// What follows `command` in `line` (`"/me waves"` gives `"waves"`), or
 /// `None` if the line is not that command (`/meet` is not `/me`).
 fn command_argument<'a>(line: &'a str, command: &str) -> Option<&'a str> {
+    // Lesson 3's `protocol::parse` knows only its own commands, so this
+    // room looks for its two new ones first, by exact word.
     match line.strip_prefix(command)? {
         "" => Some(""),
         rest => rest.strip_prefix(' '),
@@ -310,9 +407,14 @@ pub struct Room<S> {
     /// client is doomed, so that a client that lost its connection can come
     /// back under the same name right away.
     names: HashMap<String, ClientId>,
+    /// The settings given at start; never changed while serving.
     options: Options,
+    /// The last guest number handed out: `guest1`, `guest2`, ... never
+    /// repeat, so a newcomer is not mistaken for someone who just left.
     guests: u64,
+    /// Idle deadlines (`--idle-timeout`), a heap: see [`crate::idle`].
     idle: IdleTimers,
+    /// First-line deadlines, one per client, set once when it joins.
     first_line: IdleTimers,
     books: Books,
     /// Clients with input perhaps waiting (in their inbox or the kernel)
@@ -322,7 +424,11 @@ pub struct Room<S> {
     unfinished_reads: BTreeSet<ClientId>,
     /// Clients on their way out (see [`draining`](crate::draining)).
     draining: BTreeMap<ClientId, Draining<S>>,
+    /// When each gentle close gives up ([`DRAIN_TIMEOUT`]).
     drain_timers: IdleTimers,
+    /// Open connections per IP address. A connection counts until its socket
+    /// is really closed, draining included, because until then it holds a
+    /// descriptor.
     per_address: PerAddressLimit,
     /// Where every `read` lands first; only bytes that arrived are copied
     /// into the client's own inbox.
@@ -354,12 +460,15 @@ impl<S: Connection> Room<S> {
             draining: BTreeMap::new(),
             drain_timers: IdleTimers::default(),
             per_address: PerAddressLimit::new(options.max_per_address),
+            // One read buffer for every client: 10,000 clients do not each
+            // hold 16 KiB for reads that mostly return WouldBlock.
             scratch: vec![0; READ_BUF_BYTES],
             closed: Vec::new(),
             options,
         }
     }
 
+    /// Clients in the room (those draining are not counted: they have left).
     pub fn len(&self) -> usize {
         self.clients.len()
     }
@@ -369,7 +478,8 @@ impl<S: Connection> Room<S> {
     }
 
     /// Tells the room the time, once per turn of the loop (timers and stall
-    /// accounting use it; asking the clock per line would cost more).
+    /// accounting use it; asking the clock per line would cost more). Every
+    /// deadline set during the turn is counted from this instant.
     pub fn tick(&mut self, now: Instant) {
         self.books.now = now;
     }
@@ -377,6 +487,11 @@ impl<S: Connection> Room<S> {
     /// Whether the room reads no input now: a recipient is behind, or all
     /// outboxes together are over the budget. The senders' bytes wait in
     /// the kernel, and TCP slows the senders down (back-pressure).
+    ///
+    /// Input is held for *everyone*, not only for the senders to the client
+    /// behind: any line may be broadcast, so any read may add to its outbox.
+    /// It is released as soon as writes bring every outbox under the mark
+    /// and the total under the budget, or a stalled client is let go.
     pub fn holding_input(&self) -> bool {
         self.books.behind > 0 || self.books.over_budget()
     }
@@ -395,7 +510,9 @@ impl<S: Connection> Room<S> {
         // END SOLUTION exercise 6
     }
 
-    /// Every client's id (the naive loop tries them all).
+    /// Every client's id (the naive loop tries them all). A copy, not an
+    /// iterator: the loop calls `read_ready` for each, which needs the room
+    /// mutably and may doom clients while the list is walked.
     pub fn ids(&self) -> Vec<ClientId> {
         self.clients.keys().copied().collect()
     }
@@ -413,6 +530,10 @@ impl<S: Connection> Room<S> {
 
     /// Turns away a client over `--max-per-address`: one notice, then close.
     pub fn refuse_address(&self, mut stream: S, peer: SocketAddr) {
+        // A socket just accepted has an empty send buffer, so this one short
+        // write goes in whole: no outbox is needed. An error means the client
+        // is gone already, and there is nobody left to tell. FIN follows the
+        // notice; returning drops `stream`, which closes the descriptor.
         let max = self.per_address.max_per_address();
         log!("{peer} refused: {max} connections from that address already");
         let line = protocol::notice(format!(
@@ -425,6 +546,9 @@ impl<S: Connection> Room<S> {
     /// Welcomes a newly accepted client under a free guest name. The loop
     /// has checked [`Room::is_full`] and [`Room::admit_address`].
     pub fn join(&mut self, id: ClientId, stream: S, peer: SocketAddr, now: Instant) {
+        // Every newcomer starts as a guest; `/nick` renames it later. The name
+        // is taken at once, before any line is queued, so that no one else
+        // can take it in between.
         let name = self.free_guest_name();
         log!(
             "{peer} joined as {name} ({} connected)",
@@ -447,15 +571,21 @@ impl<S: Connection> Room<S> {
             leaving: None,
         };
         self.clients.insert(id, client);
+        // Both timers are set once; talking does not touch the heaps (the
+        // expiry step checks `last_heard` and `spoke` when an entry is due).
         if let Some(timeout) = self.options.idle_timeout {
             self.idle.watch(id, now + timeout);
         }
         if let Some(timeout) = self.options.first_line_timeout {
             self.first_line.watch(id, now + timeout);
         }
+        // Queued, not written: it leaves with the turn's other writes, in the
+        // first `write` this socket sees.
         let welcome =
             format!("welcome, {name}: /nick NAME renames you, /who lists the room, /quit leaves");
         self.queue_for(id, &protocol::notice(welcome));
+        // A room notice: past the memory budget, members already behind get a
+        // count instead (N silent members would otherwise cost N² notices).
         if self.options.join_notices {
             let line = protocol::notice(format!("{name} joined"));
             self.broadcast_kind(Some(id), &line, Kind::RoomNotice);
@@ -477,6 +607,8 @@ impl<S: Connection> Room<S> {
         // END SOLUTION exercise 6
     }
 
+    /// The next guest name nobody holds. Compared by [`protocol::name_key`],
+    /// so `Guest3` (taken with `/nick`) blocks `guest3`.
     fn free_guest_name(&mut self) -> String {
         loop {
             self.guests += 1;
@@ -497,9 +629,13 @@ impl<S: Connection> Room<S> {
         if self.live_client(id).is_none() {
             return false;
         }
+        // The budget is measured against the work counter as it was when this
+        // client's turn began: this call's lines may fan out that much.
         let work_at_start = self.books.work;
         let mut got_bytes = false;
         loop {
+            // Lines left from an earlier turn are handled before reading more:
+            // reading first would let the inbox grow without bound.
             // First the lines already read, then more from the socket.
             if !self.handle_lines(id, work_at_start) || self.holding_input() {
                 // Stopped with input perhaps waiting: come back to it. While
@@ -507,6 +643,7 @@ impl<S: Connection> Room<S> {
                 self.unfinished_reads.insert(id);
                 return got_bytes;
             }
+            // Its lines may have made it leave (`/quit`, a line too long).
             let Some(client) = self.clients.get_mut(&id).filter(|c| c.leaving.is_none()) else {
                 return got_bytes;
             };
@@ -517,11 +654,17 @@ impl<S: Connection> Room<S> {
                 .read_from(&mut client.stream, &mut self.scratch)
             {
                 Ok(Arrived::Bytes(n)) => {
+                    // Maybe part of a line, maybe many lines: the loop goes
+                    // round to handle them, then reads again until WouldBlock.
                     trace!("read({}) -> {n} bytes", client.peer);
                     got_bytes = true;
+                    // Any byte counts as heard, even half a line: the idle
+                    // timer is about silence, not about whole lines.
                     client.last_heard = now;
                 }
-                // Nothing more for now: the readiness loop will hear when there is.
+                // WouldBlock: the receive buffer is empty. Reading until here
+                // matters to the readiness loop: mio reports a socket readable
+                // again only after a read has come back empty (edge-triggered).
                 Ok(Arrived::Empty) => return got_bytes,
                 // 0 bytes: the client closed its side (FIN). Not an error;
                 // a last line without its `\n` still counts.
@@ -529,11 +672,15 @@ impl<S: Connection> Room<S> {
                     self.handle_last_line(id);
                     return !self.doom(id, Leaving::Closed);
                 }
+                // A real error (reset by the peer, ...): this client is gone,
+                // the room goes on. Returns true: something happened.
                 Err(err) => return !self.doom(id, Leaving::Lost(err.to_string())),
             }
         }
     }
 
+    /// The client, unless it is gone or doomed: a doomed client still sits in
+    /// the map until `settle`, but nothing more is read from it or handled.
     fn live_client(&mut self, id: ClientId) -> Option<&mut Client<S>> {
         self.clients.get_mut(&id).filter(|c| c.leaving.is_none())
     }
@@ -545,8 +692,13 @@ impl<S: Connection> Room<S> {
             return;
         };
         let mut inbox = std::mem::take(&mut client.inbox);
+        // Taken for good, not put back: the client is leaving, and
+        // `handle_line` needs the whole room (`self`) while the line borrows
+        // the inbox.
         if let Some(line) = inbox.last_line() {
             let line = inbox.line(line);
+            // `printf 'hi\r' | nc` ends with a lone `\r`: trim it, as a whole
+            // line's `\r\n` is trimmed.
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             self.handle_line(id, &protocol::decode_line(line));
         }
@@ -559,23 +711,33 @@ impl<S: Connection> Room<S> {
         let Some(client) = self.live_client(id) else {
             return true;
         };
-        // Taken out while its lines are handled (they need the whole room);
+        // Taken out while its lines are handled (they need the whole room, and
+        // a line borrowed from the inbox cannot be held while `self` changes);
         // put back below if the client is still here.
         let mut inbox = std::mem::take(&mut client.inbox);
         let mut all_handled = true;
         loop {
+            // Checked before every line, not once per read: a single 16 KiB
+            // read can hold 8,192 lines. Stop when a recipient fell behind
+            // (back-pressure) or this client's lines have fanned out its
+            // budget; the lines not handled stay in the inbox, in order.
             if self.holding_input() || self.books.work - work_at_start >= FANOUT_BYTES_PER_TURN {
+                // Nothing left but a half line: nothing to come back for.
                 all_handled = inbox.is_empty();
                 break;
             }
             match inbox.next_line() {
+                // Only a half line (or nothing) waits: read more from the socket.
                 None => break,
                 Some(Ok(range)) => {
                     if let Some(client) = self.clients.get_mut(&id) {
+                        // A whole line: the first-line timeout no longer applies.
                         client.spoke = true;
                     }
                     self.handle_line(id, &protocol::decode_line(inbox.line(range)));
                 }
+                // No `\n` within the limit: the inbox would have to grow for
+                // ever to find the end. Tell the client, then let it go.
                 Some(Err(LineTooLong)) => {
                     let text =
                         format!("line too long (over {MAX_LINE_BYTES} bytes); disconnecting");
@@ -587,6 +749,7 @@ impl<S: Connection> Room<S> {
                 return true; // it left (quit, too long): the rest is not for us
             }
         }
+        // Still here: what was not handled goes back for its next turn.
         if let Some(client) = self.live_client(id) {
             client.inbox = inbox;
         }
