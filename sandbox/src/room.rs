@@ -634,8 +634,8 @@ impl<S: Connection> Room<S> {
         let work_at_start = self.books.work;
         let mut got_bytes = false;
         loop {
-            // Lines left from an earlier turn are handled before reading more:
-            // reading first would let the inbox grow without bound.
+            // A read happens only once every whole line in the inbox is handled,
+            // so the inbox never holds more than a half line plus one read.
             // First the lines already read, then more from the socket.
             if !self.handle_lines(id, work_at_start) || self.holding_input() {
                 // Stopped with input perhaps waiting: come back to it. While
@@ -756,23 +756,32 @@ impl<S: Connection> Room<S> {
         all_handled
     }
 
-    /// One line from `id`: a message for the room, or a command.
+    /// One line from `id`: a message for the room, or a command. Everything
+    /// it causes is only queued (replies, broadcasts) or marked (a client
+    /// leaving); the writes and closes happen when the step settles.
     pub fn handle_line(&mut self, id: ClientId, line: &str) {
-        // Two commands this lesson adds to lesson 3's protocol (exercises 7, 8).
+        // Two commands this lesson adds to lesson 3's protocol (exercises 7, 8),
+        // checked first: lesson 3's parser would call them unknown.
         if let Some(action) = command_argument(line, "/me") {
             return self.act(id, action);
         }
         if let Some(message) = command_argument(line, "/msg") {
             return self.whisper(id, message);
         }
+        // Lesson 3's parser: a line that starts with `/` is a command, any other
+        // line is something to say.
         match protocol::parse(line) {
             Request::Say(text) => self.say(id, text),
             Request::Nick(name) => self.rename(id, name),
             Request::Who => self.who(id),
             Request::Quit => {
+                // "bye" is queued before the client is doomed: `deliver` takes nothing
+                // for a doomed client, so the order matters.
                 self.queue_for(id, &protocol::notice("bye"));
                 self.doom(id, Leaving::Quit);
             }
+            // The command is echoed back escaped (`clean_text`): it came from the
+            // client and may hold terminal control codes.
             Request::Unknown(command) => {
                 let text = format!(
                     "unknown command {}; try /nick NAME, /who, /me ACTION, /msg NAME TEXT or /quit",
@@ -793,11 +802,17 @@ impl<S: Connection> Room<S> {
             client.name,
             preview(text.as_bytes(), 60)
         );
+        // `chat_line` escapes the text (control codes show as `\u{1b}`); the
+        // name needs nothing: `check_name` let no such character in. The log shows
+        // at most 60 characters of it, so a flood does not flood the log too.
         let line = protocol::chat_line(&client.name, text);
+        // Everyone but the sender, as in lesson 3: it saw its line as it typed.
         self.broadcast(Some(id), &line);
     }
 
     fn rename(&mut self, id: ClientId, new: &str) {
+        // The key is what must be unique: lower case, so that `Bob` and `bob`,
+        // who would look like one person, cannot both be in the room.
         let key = protocol::name_key(new);
         let checked = protocol::check_name(new).and_then(|()| {
             // Taken by someone else whatever the case (a client may change
@@ -807,6 +822,7 @@ impl<S: Connection> Room<S> {
                 _ => Ok(()),
             }
         });
+        // Refused: the client keeps its name, and only it is told why.
         if let Err(why) = checked {
             self.queue_for(
                 id,
@@ -819,8 +835,12 @@ impl<S: Connection> Room<S> {
         };
         let old = std::mem::replace(&mut client.name, new.to_string());
         log!("{} renamed {old} -> {new}", client.peer);
+        // Old key out before the new key in: when only the case changes, both
+        // keys are the same, and the client must still hold it afterwards.
         self.names.remove(&protocol::name_key(&old));
         self.names.insert(key, id);
+        // A rename is a plain line (`Kind::Line`), never summarised: unlike a
+        // join, a missed rename would leave members not knowing who is talking.
         self.queue_for(id, &protocol::notice(format!("you are now {new}")));
         self.broadcast(Some(id), &protocol::notice(format!("{old} is now {new}")));
     }
@@ -878,11 +898,16 @@ impl<S: Connection> Room<S> {
     }
 
     fn who(&mut self, id: ClientId) {
+        // From `names`, not `clients`: a doomed client has released its name
+        // already, so someone on the way out is not listed.
         let mut names: Vec<&str> = (self.names.values())
             .filter_map(|holder| self.clients.get(holder))
             .map(|client| client.name.as_str())
             .collect();
+        // Sorted, so the answer does not depend on the hash map's order.
         names.sort_unstable();
+        // A room of 10,000 would make a reply of about 100 KB; the first 100
+        // names and a count keep it one short line.
         let shown = names.len().min(MAX_WHO_NAMES);
         let mut text = format!("here ({}): {}", names.len(), names[..shown].join(", "));
         if names.len() > shown {
@@ -891,7 +916,12 @@ impl<S: Connection> Room<S> {
         self.queue_for(id, &protocol::notice(text));
     }
 
-    /// Queues a line for one client.
+    /// Queues a line for one client: a reply, a notice, a private message.
+    ///
+    /// Replies go through the same accounts as broadcasts. A client that
+    /// floods `/who` without reading pushes its own outbox over the mark, and
+    /// then the room stops reading it (and everyone) until it reads or is
+    /// let go: its memory cannot grow for ever.
     pub fn queue_for(&mut self, id: ClientId, line: &str) {
         if let Some(client) = self.clients.get_mut(&id) {
             self.books.deliver(id, client, line.as_bytes(), Kind::Line);
@@ -906,6 +936,10 @@ impl<S: Connection> Room<S> {
     }
 
     fn broadcast_kind(&mut self, from: Option<ClientId>, line: &str, kind: Kind) {
+        // The fan-out: one copy per member. `clients` and `books` are two
+        // fields, so both can be borrowed mutably at once. The map is in id order,
+        // so every member sees the room's lines in the same order. Members being
+        // closed are skipped by `deliver`.
         for (&id, client) in self.clients.iter_mut() {
             if Some(id) != from {
                 self.books.deliver(id, client, line.as_bytes(), kind);
@@ -916,20 +950,29 @@ impl<S: Connection> Room<S> {
     /// Writes what `id`'s outbox holds, as far as its socket takes it now.
     /// For a client on its way out, goes on with its gentle close.
     pub fn flush_pending(&mut self, id: ClientId) {
+        // A leaving client: its socket and last bytes belong to its gentle close.
         if self.draining.contains_key(&id) {
             return self.service_draining(id);
         }
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
+        // Nothing to write, no system call (a writable event can come for a
+        // socket we have nothing for).
         if client.outbox.is_empty() {
             return;
         }
+        // One `write` of everything queued; the kernel takes what fits in the
+        // socket's send buffer (see `Outbox::write_to`).
         let before = client.outbox.len();
         let mut written = 0;
         let result = client.outbox.write_to(&mut client.stream, &mut written);
+        // Accounts first, whatever the result: what went out leaves the total,
+        // and any byte taken resets the stall clock. If the client was behind,
+        // this may be what lets the room read again.
         self.books.sent(client, written);
         match result {
+            // Outbox empty, and its memory given back: an idle client holds none.
             Ok(Flushed::All) => {
                 trace!("write({}) -> {before} bytes, outbox empty", client.peer);
                 if client.missed_notices > 0 {
@@ -942,10 +985,16 @@ impl<S: Connection> Room<S> {
                     self.queue_for(id, &protocol::notice(text));
                 }
             }
+            // The send buffer is full: the client reads slower than we send. The
+            // rest waits in the outbox. The readiness loop hears when the kernel has
+            // room again (a writable event); the naive loop tries next turn. The stall
+            // timer, started when the bytes began to wait, keeps running.
             Ok(Flushed::WouldBlock(left)) => trace!(
                 "write({}) -> {written} bytes, then WouldBlock: {left} bytes wait",
                 client.peer
             ),
+            // EPIPE, ECONNRESET: the client is gone. Doomed, not removed: the
+            // caller may be walking the room.
             Err(err) => {
                 self.doom(id, Leaving::Lost(err.to_string()));
             }
@@ -956,8 +1005,11 @@ impl<S: Connection> Room<S> {
     pub fn flush_dirty(&mut self) {
         // A flush may queue more (a summary of missed notices): loop.
         while !self.books.dirty.is_empty() {
+            // Taken, not iterated in place: a flush may list a client again
+            // (its summary), which goes into a fresh list for the next round.
             for id in std::mem::take(&mut self.books.dirty) {
                 if let Some(client) = self.clients.get_mut(&id) {
+                    // Cleared before the write, so bytes queued during it list it again.
                     client.in_dirty = false;
                 }
                 self.flush_pending(id);
@@ -972,6 +1024,7 @@ impl<S: Connection> Room<S> {
         for id in self.ids() {
             self.flush_pending(id);
         }
+        // Ids copied first: servicing may finish a close and remove it.
         let draining: Vec<ClientId> = self.draining.keys().copied().collect();
         for id in draining {
             self.service_draining(id);
@@ -981,9 +1034,13 @@ impl<S: Connection> Room<S> {
     /// Everything a readiness event for `id` allows: read, write, or go on
     /// with its gentle close.
     pub fn ready(&mut self, id: ClientId, readable: bool, writable: bool, now: Instant) {
+        // Any event for a leaving client moves its gentle close on.
         if self.draining.contains_key(&id) {
             return self.service_draining(id);
         }
+        // mio reports a change of readiness once (edge-triggered): a readable
+        // event not acted on now would not come again, so while input is held
+        // the client is listed, to be read when the room lets go.
         if readable {
             if self.holding_input() {
                 // Not now: the bytes wait in the kernel, which is the point.
@@ -999,7 +1056,8 @@ impl<S: Connection> Room<S> {
         }
     }
 
-    /// Lists `id` for the end-of-turn flush.
+    /// Lists `id` for the end-of-turn flush, if bytes wait for it: a
+    /// writable event means the kernel made room in its send buffer.
     fn mark_dirty(&mut self, id: ClientId) {
         if let Some(client) = self.clients.get_mut(&id)
             && !client.in_dirty
@@ -1012,6 +1070,10 @@ impl<S: Connection> Room<S> {
 
     /// Everything whose time has come: idle clients, clients that never
     /// sent a line, stalled clients, gentle closes past their deadline.
+    /// The first three only doom (after queuing a notice saying why), and
+    /// `settle` closes them, so their order does not matter; the last closes
+    /// what ran out of time. Each pops due entries from a heap: a turn with
+    /// nothing due costs four comparisons.
     pub fn expire(&mut self, now: Instant) {
         self.expire_idle(now);
         self.expire_silent(now);
@@ -1053,6 +1115,8 @@ impl<S: Connection> Room<S> {
             return;
         };
         while let Some((_, id)) = self.first_line.pop_due(now) {
+            // Gone already, or spoke in time: the entry is dropped (one per client,
+            // never set again).
             if self.clients.get(&id).is_none_or(|client| client.spoke) {
                 continue;
             }
@@ -1074,15 +1138,22 @@ impl<S: Connection> Room<S> {
             let Some(client) = self.clients.get_mut(&id) else {
                 continue;
             };
+            // It caught up (or is leaving): no stall, and no entry any more.
             if client.outbox.is_empty() || client.leaving.is_some() {
                 client.stall_watched = false; // watched again when bytes wait
                 continue;
             }
+            // The entry was set when bytes began to wait; the socket may have
+            // taken some since. Only a whole stall timeout without one byte taken
+            // lets a client go.
             let deadline = client.last_progress + timeout;
             if deadline > now {
                 self.books.stalls.watch(id, deadline); // it read since: look again then
                 continue;
             }
+            // Its queue is thrown away: it was not reading it, and keeping it
+            // would keep the room holding input. The notice queued next is then
+            // the last thing it can read, and says how much it lost.
             let dropped = client.outbox.discard();
             self.books.sent(client, dropped);
             client.stall_watched = false;
@@ -1103,6 +1174,8 @@ impl<S: Connection> Room<S> {
 
     /// Closes gentle closes that did not finish within [`DRAIN_TIMEOUT`].
     fn expire_draining(&mut self, now: Instant) {
+        // A client that finished its close early left its entry behind; that
+        // entry finds nothing in `draining` and is dropped.
         while let Some((_, id)) = self.drain_timers.pop_due(now) {
             if let Some(draining) = self.draining.remove(&id) {
                 trace!(
@@ -1117,6 +1190,8 @@ impl<S: Connection> Room<S> {
     /// When the next timer is due: the readiness loop waits no longer.
     pub fn next_deadline(&self) -> Option<Instant> {
         [
+            // The readiness loop gives the earliest to `poll` as its timeout: it
+            // sleeps exactly until a timer is due, with no waking up to scan.
             self.idle.next_deadline(),
             self.first_line.next_deadline(),
             self.books.stalls.next_deadline(),
@@ -1128,11 +1203,18 @@ impl<S: Connection> Room<S> {
     }
 
     /// Marks a client as leaving; [`Room::settle`] closes it. Returns false,
-    /// so that `read_ready` can end with `return self.doom(...)`.
+    /// so that `read_ready` can end with `return !self.doom(...)` (true:
+    /// something happened, and the naive loop does not sleep).
+    ///
+    /// Dooming twice keeps the first reason: the one its notice gave.
     pub fn doom(&mut self, id: ClientId, why: Leaving) -> bool {
         if let Some(client) = self.clients.get_mut(&id).filter(|c| c.leaving.is_none()) {
             client.leaving = Some(why);
+            // Closed at the end of the step, not now: the caller may be in the
+            // middle of walking the room.
             self.books.doomed.push(id);
+            // The name is free at once, so a client whose connection broke can
+            // come back under it before this one has finished draining.
             let name = client.name.clone();
             self.release_name(&name, id);
         }
@@ -1143,6 +1225,8 @@ impl<S: Connection> Room<S> {
     /// others) and flushes everything queued, until nothing is left to do.
     pub fn settle(&mut self) {
         loop {
+            // Closing broadcasts a leave notice; flushing may find a socket gone
+            // (EPIPE) and doom its client. So repeat until a round dooms nobody.
             while let Some(id) = self.books.doomed.pop() {
                 self.close(id);
             }
@@ -1159,10 +1243,13 @@ impl<S: Connection> Room<S> {
         let Some(mut client) = self.clients.remove(&id) else {
             return;
         };
+        // Nothing more is read from it as a member.
         self.unfinished_reads.remove(&id);
         // Its bytes leave the room's accounts (they go with it to draining).
         let queued = client.outbox.len();
         self.books.queued -= queued;
+        // Nor does it count as behind: letting go of a stalled client is what
+        // releases the room's held input.
         if client.behind {
             self.books.behind -= 1;
         }
@@ -1173,10 +1260,16 @@ impl<S: Connection> Room<S> {
             let text = format!("{} left ({})", client.name, why.reason());
             self.broadcast_kind(None, &protocol::notice(text), Kind::RoomNotice);
         }
+        // Its socket and last bytes (the notice) go to the gentle close: write,
+        // FIN, read until the client's FIN, then close (see `crate::draining`).
         let draining = Draining::new(client.stream, client.peer, client.outbox);
         self.draining.insert(id, draining);
+        // Counted from now, not from the start of the turn: a long turn must not
+        // eat into the time the client has to read its notice.
         self.drain_timers
             .watch(id, self.books.now.max(Instant::now()) + DRAIN_TIMEOUT);
+        // Started at once: the send buffer usually has room, so the notice and
+        // FIN go out in this turn.
         self.service_draining(id);
     }
 
@@ -1195,7 +1288,11 @@ impl<S: Connection> Room<S> {
     /// The socket's last moment: handed to the loop to deregister and drop.
     fn finish(&mut self, draining: Draining<S>) {
         trace!("close({})", draining.peer);
+        // Only now is the address's place free: until the socket is closed, it
+        // held a descriptor.
         self.per_address.release(draining.peer.ip());
+        // Not dropped here: the readiness loop must deregister it from the
+        // poller first, and the room does not know the poller.
         self.closed.push(draining.stream);
     }
 
@@ -1228,6 +1325,8 @@ impl<S: Connection> Room<S> {
     /// Clients to read again now; none while the room holds input (they
     /// stay listed until it stops).
     pub fn take_unfinished_reads(&mut self) -> Vec<ClientId> {
+        // The naive loop drops what this returns (it tries every client each
+        // turn anyway); the readiness loop reads each of them.
         if self.holding_input() {
             return Vec::new();
         }
@@ -1280,11 +1379,13 @@ mod tests {
         }
     }
 
+    // No real socket, so no FIN to send.
     impl Connection for Fake {
         fn shutdown_write(&self) {}
     }
 
     fn peer() -> SocketAddr {
+        // The room logs every join; thousands of lines would bury the output.
         plumbing::trace::silence_logs();
         "127.0.0.1:9".parse().unwrap()
     }
@@ -1293,12 +1394,15 @@ mod tests {
     fn members_that_never_read_cost_memory_linear_in_their_number() {
         // 2,000 members, none reading: every join notice to all would queue
         // about 2,000^2 / 2 x 20 bytes = 40 MB. With a 64 KiB budget, each
-        // member holds at most what it had when the budget was passed.
+        // member holds at most what it had when the budget was passed: the
+        // bound below is the budget plus about 200 bytes per member.
         let mut room = Room::new(Options {
             max_queued_bytes: 64 * 1024,
             ..Options::default()
         });
         let now = Instant::now();
+        // Fakes take no writes: every byte queued for them stays queued, as for
+        // clients that never read.
         let sockets: Vec<Fake> = (1..=2_000).map(|_| Fake::default()).collect();
         for (i, socket) in sockets.iter().enumerate() {
             room.tick(now);
@@ -1311,6 +1415,8 @@ mod tests {
             room.queued_bytes()
         );
         // The first member reads at last: what it holds, then a summary.
+        // Its write succeeds: the outbox empties, and the summary of what it
+        // missed is queued behind it, for `settle` to write.
         sockets[0].0.borrow_mut().open_for_writes = true;
         room.flush_pending(1);
         room.settle();
@@ -1335,11 +1441,15 @@ mod tests {
         room.settle();
         assert!(!room.holding_input());
         let line = "x".repeat(1000);
+        // Member 1's socket takes nothing, so its outbox grows until it passes
+        // the high-water mark.
         while !room.holding_input() {
             room.broadcast(Some(2), &line);
         }
         room.settle();
         assert!(room.holding_input());
+        // Member 1 reads at last: one write empties its outbox, and input is
+        // released at once, without waiting for any timer.
         reader.0.borrow_mut().open_for_writes = true;
         room.flush_pending(1);
         assert!(!room.holding_input());
@@ -1362,6 +1472,8 @@ mod tests {
         let socket = Fake::default();
         socket.0.borrow_mut().open_for_writes = true;
         room.join(1, socket.clone(), far, now);
+        // `/quit` queues "bye" and dooms; `settle` closes it: the notice is
+        // written, FIN is sent, and it drains.
         room.handle_line(1, "/quit");
         room.settle();
         // Told "bye" and sent FIN; the place stays taken while it drains.
