@@ -52,7 +52,7 @@
 //! saying how many it missed once it reads again.
 //!
 //! ## One turn of a loop, in order
-//! Both loops call the room in the same order each turn, and the order is
+//! Both loops call the room in this order each turn, and the order is
 //! part of the design:
 //!
 //! 1. [`Room::tick`]: the time, read once, for every timer of the turn;
@@ -60,8 +60,11 @@
 //!    with this turn's writes instead of waiting behind another turn;
 //! 3. read clients ([`Room::read_ready`]): each handles its lines until its
 //!    socket is empty, its budget is spent, or the room holds input;
-//!    lines are only *queued* into outboxes, nothing is written yet;
-//! 4. [`Room::expire`]: timers that came due only *doom* clients;
+//!    lines are only *queued* into outboxes, nothing is written yet (the
+//!    naive loop then calls [`Room::flush_all`], since it cannot know which
+//!    sockets became writable; the readiness loop learns it from events);
+//! 4. [`Room::expire`]: timers that came due *doom* clients (or end overdue
+//!    gentle closes);
 //! 5. [`Room::settle`]: close the doomed (which queues leave notices), then
 //!    write every outbox that got bytes, one `write` per client;
 //! 6. hand the closed sockets back ([`Room::take_closed`]), for the loop to
@@ -546,9 +549,9 @@ impl<S: Connection> Room<S> {
     /// Welcomes a newly accepted client under a free guest name. The loop
     /// has checked [`Room::is_full`] and [`Room::admit_address`].
     pub fn join(&mut self, id: ClientId, stream: S, peer: SocketAddr, now: Instant) {
-        // Every newcomer starts as a guest; `/nick` renames it later. The name
-        // is taken at once, before any line is queued, so that no one else
-        // can take it in between.
+        // Every newcomer starts as a guest; `/nick` renames it later. Guest
+        // numbers only grow, and one that someone took with `/nick` is
+        // skipped.
         let name = self.free_guest_name();
         log!(
             "{peer} joined as {name} ({} connected)",
@@ -624,7 +627,8 @@ impl<S: Connection> Room<S> {
     /// line, until the socket has nothing more (`WouldBlock`), the client's
     /// turn budget is spent, or the room holds input. In the last two cases
     /// the client goes on the unfinished list, to be read again later.
-    /// Returns whether any byte arrived (the naive loop sleeps if none did).
+    /// Returns whether anything happened: bytes arrived, or the client left
+    /// (the naive loop sleeps after a turn in which nothing did).
     pub fn read_ready(&mut self, id: ClientId, now: Instant) -> bool {
         if self.live_client(id).is_none() {
             return false;
