@@ -41,7 +41,9 @@ pub const DRAIN_MAX_BYTES: usize = 256 * 1024;
 
 /// A client on its way out.
 pub struct Draining<S> {
+    /// The socket, still open: closing it is the last step.
     pub stream: S,
+    /// Its address, for the trace and to free its per-address place.
     pub peer: SocketAddr,
     /// Its last bytes: the notice saying why it leaves.
     outbox: Outbox,
@@ -49,6 +51,7 @@ pub struct Draining<S> {
     fin_sent: bool,
     /// Its FIN arrived: it will send nothing more.
     peer_closed: bool,
+    /// Bytes read and thrown away so far, against [`DRAIN_MAX_BYTES`].
     discarded: usize,
 }
 
@@ -79,9 +82,12 @@ impl<S: Connection> Draining<S> {
                 Err(_) => return true,           // gone: nothing left to save
             }
         }
+        // Read only so that no input is left unread at close (which would send
+        // RST); what it says is thrown away, so a small buffer on the stack does.
         let mut scrap = [0u8; 4096];
         while !self.peer_closed {
             match self.stream.read(&mut scrap) {
+                // read() returned 0: its FIN. It will send nothing more.
                 Ok(0) => self.peer_closed = true,
                 Ok(n) => {
                     self.discarded += n;
@@ -90,11 +96,14 @@ impl<S: Connection> Draining<S> {
                         return true;
                     }
                 }
+                // Nothing now; the loops call again when it sends more, or closes.
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => return true, // reset by the peer: nothing to protect
             }
         }
+        // Closable once both FINs are through: no input is left unread, so
+        // closing sends no RST, and the notice cannot be thrown away.
         self.fin_sent && self.peer_closed
     }
 }

@@ -50,6 +50,43 @@
 //! receive N² notices: past the server's budget, those notices are counted
 //! instead of queued for members with unread bytes, and each gets one line
 //! saying how many it missed once it reads again.
+//!
+//! ## One turn of a loop, in order
+//! Both loops call the room in this order each turn, and the order is
+//! part of the design:
+//!
+//! 1. [`Room::tick`]: the time, read once, for every timer of the turn;
+//! 2. accept newcomers first ([`Room::join`]), so that their welcome leaves
+//!    with this turn's writes instead of waiting behind another turn;
+//! 3. read clients ([`Room::read_ready`]): each handles its lines until its
+//!    socket is empty, its budget is spent, or the room holds input;
+//!    lines are only *queued* into outboxes, nothing is written yet (the
+//!    naive loop then calls [`Room::flush_all`], since it cannot know which
+//!    sockets became writable; the readiness loop learns it from events);
+//! 4. [`Room::expire`]: timers that came due *doom* clients (or end overdue
+//!    gentle closes);
+//! 5. [`Room::settle`]: close the doomed (which queues leave notices), then
+//!    write every outbox that got bytes, one `write` per client;
+//! 6. hand the closed sockets back ([`Room::take_closed`]), for the loop to
+//!    deregister and drop.
+//!
+//! Writing last means a client that got 50 lines this turn gets them in one
+//! system call, and a broadcast never writes while it walks the room.
+//!
+//! ## What "nothing now" means on each socket call
+//! - `read` returns `WouldBlock`: the kernel's receive buffer for that
+//!   socket is empty. The client sent nothing more yet; try again later.
+//! - `read` returns 0: the client sent FIN (closed its side). Not an error.
+//! - `write` takes fewer bytes than offered (a *partial write*): the
+//!   kernel's send buffer had room for only that many; the rest stays in
+//!   the outbox. `WouldBlock`: no room at all, the client reads slower
+//!   than we send. Both are normal, and both are why outboxes exist.
+//!
+//! ## Names
+//! A name is compared without case ([`protocol::name_key`]): `Bob` and
+//! `bob` would look like the same person in a chat, so they are one name.
+//! Text from clients is escaped by lesson 3's protocol before anyone sees
+//! it, so a client cannot send terminal control codes to the others.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
@@ -68,6 +105,8 @@ use crate::outbox::{Flushed, Outbox};
 
 /// Identifies a client for the whole life of the server. Ids are never
 /// reused, so a stale timer entry can never hit a newer client.
+/// The loops hand them out counting up from 1, and the readiness loop uses
+/// the same number as the socket's mio `Token`.
 pub type ClientId = usize;
 
 /// How many bytes one client's lines may put into outboxes (its lines
@@ -103,14 +142,20 @@ pub const DEFAULT_MAX_QUEUED_MB: usize = 8;
 pub trait Connection: Read + Write {
     /// Sends FIN after the bytes already queued (a half-close).
     fn shutdown_write(&self);
+    // `&self`, not `&mut self`: shutdown(2) acts on the kernel's socket and
+    // touches no buffer of ours, so std and mio both take a shared borrow.
 }
 
 impl Connection for std::net::TcpStream {
     fn shutdown_write(&self) {
+        // The kernel sends FIN once the bytes already in the send buffer have
+        // gone out. It fails (ENOTCONN) only when the peer is gone already.
         let _ = self.shutdown(Shutdown::Write); // the peer may be gone already: fine
     }
 }
 
+// mio's stream wraps the same system socket as std's, registered with the
+// poller; the half-close is the same system call.
 impl Connection for mio::net::TcpStream {
     fn shutdown_write(&self) {
         let _ = self.shutdown(Shutdown::Write);
@@ -143,7 +188,11 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
+            // No idle limit unless asked: in a class, a student who only
+            // listens should not be thrown out.
             idle_timeout: None,
+            // The lesson's scale target; the server lowers it to what the
+            // open-files limit allows (one descriptor per client).
             max_clients: 10_000,
             join_notices: true,
             stall_timeout: DEFAULT_STALL_TIMEOUT,
@@ -157,12 +206,17 @@ impl Default for Options {
 /// Why a client leaves; decides what the room is told.
 #[derive(Debug, Clone)]
 pub enum Leaving {
+    /// Sent `/quit`.
     Quit,
+    /// Closed its side (`read` returned 0) without `/quit`.
     Closed,
+    /// A socket call failed (reset by the peer, broken pipe): the error.
     Lost(String),
     /// Its socket took nothing for the stall timeout while bytes waited.
     TooSlow(Duration),
+    /// Sent more than `MAX_LINE_BYTES` without a line end.
     LineTooLong,
+    /// Sent nothing for `--idle-timeout`.
     Idle(Duration),
     /// No whole line within the first-line timeout.
     Silent(Duration),
@@ -185,24 +239,37 @@ impl Leaving {
     }
 }
 
-/// One connected client.
+/// One connected client. Its two buffers sit between the room and the
+/// kernel: bytes read but not yet handled, bytes queued but not yet written.
 pub struct Client<S> {
+    /// The non-blocking socket: every call on it returns at once.
     stream: S,
+    /// Its address, for the log and for the per-address cap.
     peer: SocketAddr,
+    /// As the client chose it (case kept); the room's `names` map holds it
+    /// lower-cased, so exactly one client can hold each name.
     name: String,
     /// Bytes read and not yet handled.
     inbox: Inbox,
+    /// Bytes queued for it and not yet taken by its socket. Only
+    /// [`Books::deliver`] adds to it, so the room's totals stay right.
     outbox: Outbox,
+    /// When a byte last arrived from it: the idle timer compares with this.
     last_heard: Instant,
     /// Has sent one whole line (the first-line timeout no longer applies).
     spoke: bool,
-    /// When its socket last took bytes (or its outbox last became non-empty).
+    /// When its socket last took bytes (or its outbox last became non-empty):
+    /// the stall timer compares with this, so a client that reads slowly but
+    /// steadily keeps pushing its deadline back.
     last_progress: Instant,
-    /// Has an entry in the stall timers.
+    /// Has an entry in the stall timers. While it holds bytes for a live
+    /// client, it always has one: a client can never stall unwatched.
     stall_watched: bool,
-    /// Counted in [`Books::behind`].
+    /// Over the high-water mark, and so counted in [`Books::behind`]. Kept
+    /// here so that the count changes only when this flag flips.
     behind: bool,
-    /// Already in the room's list of clients to flush.
+    /// Already in the room's list of clients to flush: a client that gets 50
+    /// lines in a turn is listed once and written once.
     in_dirty: bool,
     /// Join and leave notices counted instead of queued (over the budget).
     missed_notices: u64,
@@ -221,23 +288,38 @@ enum Kind {
 }
 
 /// The room's accounts: what waits where, and what the current step found
-/// for later (clients to flush, to close).
+/// for later (clients to flush, to close). Kept apart from the clients map so
+/// that a broadcast can walk `clients` mutably and update the accounts at the
+/// same time (two separate borrows of two fields).
+///
+/// Invariants: `queued` is the sum of the outbox lengths of the clients in
+/// the room; `behind` is how many of them have `behind` set.
 struct Books {
+    /// Clients with new bytes in their outbox, to write at the end of the
+    /// step; each at most once (see `Client::in_dirty`).
     dirty: Vec<ClientId>,
+    /// Clients marked as leaving during this step, closed by `settle`.
     doomed: Vec<ClientId>,
     /// Bytes in all outboxes together.
     queued: usize,
     /// Clients over the high-water mark.
     behind: usize,
-    /// Bytes ever queued: the work counter the turn budget reads.
+    /// Bytes ever queued: the work counter the turn budget reads. It only
+    /// grows; a client's turn compares it with its value when the turn began.
     work: usize,
+    /// Stall deadlines, one entry per client with bytes waiting (lazily
+    /// checked, like the idle timers: see [`crate::idle`]).
     stalls: IdleTimers,
+    /// The time given by [`Room::tick`] for this turn.
     now: Instant,
     stall_timeout: Duration,
+    /// `--max-queued-mb` in bytes: the whole server's budget for outboxes.
     max_queued: usize,
 }
 
 impl Books {
+    /// All outboxes together are over `--max-queued-mb`: hold input, and
+    /// summarise room notices for members already behind.
     fn over_budget(&self) -> bool {
         self.queued > self.max_queued
     }
@@ -245,13 +327,20 @@ impl Books {
     /// Queues `line` for one client. The one place where bytes enter an
     /// outbox, so the accounts stay right.
     fn deliver<S>(&mut self, id: ClientId, client: &mut Client<S>, line: &[u8], kind: Kind) {
+        // A client on its way out gets nothing more: its outbox already ends
+        // with the notice saying why it leaves, and that must stay last.
         if client.leaving.is_some() {
             return;
         }
+        // Over the budget, a join or leave notice for a member that already has
+        // unread bytes is only counted: it will get one summary line instead.
+        // A member with an empty outbox still gets it (it is reading).
         if kind == Kind::RoomNotice && self.over_budget() && !client.outbox.is_empty() {
             client.missed_notices += 1;
             return;
         }
+        // The first byte to wait starts the stall clock: from now on its socket
+        // must take something within the stall timeout.
         if client.outbox.is_empty() {
             client.last_progress = self.now;
             if !client.stall_watched {
@@ -259,17 +348,24 @@ impl Books {
                 self.stalls.watch(id, self.now + self.stall_timeout);
             }
         }
+        // Only queued: the write happens at the end of the step, so that every
+        // line of the turn leaves in the same system call.
         client.outbox.push(line);
         self.queued += line.len();
+        // Counts toward the sender's turn budget: fan-out is work whoever the
+        // recipient is.
         self.work += line.len();
         self.update_behind(client);
+        // Listed for the end-of-step flush, once.
         if !client.in_dirty {
             client.in_dirty = true;
             self.dirty.push(id);
         }
     }
 
-    /// Bytes left `client`'s outbox (written, or thrown away).
+    /// Bytes left `client`'s outbox (written, or thrown away). Any byte taken
+    /// by the socket is progress, and resets the stall clock; zero bytes (the
+    /// socket said `WouldBlock` at once) is not.
     fn sent<S>(&mut self, client: &mut Client<S>, bytes: usize) {
         self.queued -= bytes;
         if bytes > 0 {
@@ -278,6 +374,8 @@ impl Books {
         self.update_behind(client);
     }
 
+    /// Keeps `behind` (the count that decides whether the room holds input)
+    /// in step with the outbox: called after every change to its length.
     fn update_behind<S>(&mut self, client: &mut Client<S>) {
         let behind = client.outbox.is_over_high_water();
         if behind != client.behind {
@@ -294,6 +392,8 @@ impl Books {
 /// What follows `command` in `line` (`"/me waves"` gives `"waves"`), or
 /// `None` if the line is not that command (`/meet` is not `/me`).
 fn command_argument<'a>(line: &'a str, command: &str) -> Option<&'a str> {
+    // Lesson 3's `protocol::parse` knows only its own commands, so this
+    // room looks for its two new ones first, by exact word.
     match line.strip_prefix(command)? {
         "" => Some(""),
         rest => rest.strip_prefix(' '),
@@ -310,9 +410,14 @@ pub struct Room<S> {
     /// client is doomed, so that a client that lost its connection can come
     /// back under the same name right away.
     names: HashMap<String, ClientId>,
+    /// The settings given at start; never changed while serving.
     options: Options,
+    /// The last guest number handed out: `guest1`, `guest2`, ... never
+    /// repeat, so a newcomer is not mistaken for someone who just left.
     guests: u64,
+    /// Idle deadlines (`--idle-timeout`), a heap: see [`crate::idle`].
     idle: IdleTimers,
+    /// First-line deadlines, one per client, set once when it joins.
     first_line: IdleTimers,
     books: Books,
     /// Clients with input perhaps waiting (in their inbox or the kernel)
@@ -322,7 +427,11 @@ pub struct Room<S> {
     unfinished_reads: BTreeSet<ClientId>,
     /// Clients on their way out (see [`draining`](crate::draining)).
     draining: BTreeMap<ClientId, Draining<S>>,
+    /// When each gentle close gives up ([`DRAIN_TIMEOUT`]).
     drain_timers: IdleTimers,
+    /// Open connections per IP address. A connection counts until its socket
+    /// is really closed, draining included, because until then it holds a
+    /// descriptor.
     per_address: PerAddressLimit,
     /// Where every `read` lands first; only bytes that arrived are copied
     /// into the client's own inbox.
@@ -354,12 +463,15 @@ impl<S: Connection> Room<S> {
             draining: BTreeMap::new(),
             drain_timers: IdleTimers::default(),
             per_address: PerAddressLimit::new(options.max_per_address),
+            // One read buffer for every client: 10,000 clients do not each
+            // hold 16 KiB for reads that mostly return WouldBlock.
             scratch: vec![0; READ_BUF_BYTES],
             closed: Vec::new(),
             options,
         }
     }
 
+    /// Clients in the room (those draining are not counted: they have left).
     pub fn len(&self) -> usize {
         self.clients.len()
     }
@@ -369,7 +481,8 @@ impl<S: Connection> Room<S> {
     }
 
     /// Tells the room the time, once per turn of the loop (timers and stall
-    /// accounting use it; asking the clock per line would cost more).
+    /// accounting use it; asking the clock per line would cost more). Every
+    /// deadline set during the turn is counted from this instant.
     pub fn tick(&mut self, now: Instant) {
         self.books.now = now;
     }
@@ -377,6 +490,11 @@ impl<S: Connection> Room<S> {
     /// Whether the room reads no input now: a recipient is behind, or all
     /// outboxes together are over the budget. The senders' bytes wait in
     /// the kernel, and TCP slows the senders down (back-pressure).
+    ///
+    /// Input is held for *everyone*, not only for the senders to the client
+    /// behind: any line may be broadcast, so any read may add to its outbox.
+    /// It is released as soon as writes bring every outbox under the mark
+    /// and the total under the budget, or a stalled client is let go.
     pub fn holding_input(&self) -> bool {
         self.books.behind > 0 || self.books.over_budget()
     }
@@ -395,7 +513,9 @@ impl<S: Connection> Room<S> {
         // END SOLUTION exercise 6
     }
 
-    /// Every client's id (the naive loop tries them all).
+    /// Every client's id (the naive loop tries them all). A copy, not an
+    /// iterator: the loop calls `read_ready` for each, which needs the room
+    /// mutably and may doom clients while the list is walked.
     pub fn ids(&self) -> Vec<ClientId> {
         self.clients.keys().copied().collect()
     }
@@ -413,6 +533,10 @@ impl<S: Connection> Room<S> {
 
     /// Turns away a client over `--max-per-address`: one notice, then close.
     pub fn refuse_address(&self, mut stream: S, peer: SocketAddr) {
+        // A socket just accepted has an empty send buffer, so this one short
+        // write goes in whole: no outbox is needed. An error means the client
+        // is gone already, and there is nobody left to tell. FIN follows the
+        // notice; returning drops `stream`, which closes the descriptor.
         let max = self.per_address.max_per_address();
         log!("{peer} refused: {max} connections from that address already");
         let line = protocol::notice(format!(
@@ -425,6 +549,9 @@ impl<S: Connection> Room<S> {
     /// Welcomes a newly accepted client under a free guest name. The loop
     /// has checked [`Room::is_full`] and [`Room::admit_address`].
     pub fn join(&mut self, id: ClientId, stream: S, peer: SocketAddr, now: Instant) {
+        // Every newcomer starts as a guest; `/nick` renames it later. Guest
+        // numbers only grow, and one that someone took with `/nick` is
+        // skipped.
         let name = self.free_guest_name();
         log!(
             "{peer} joined as {name} ({} connected)",
@@ -447,15 +574,21 @@ impl<S: Connection> Room<S> {
             leaving: None,
         };
         self.clients.insert(id, client);
+        // Both timers are set once; talking does not touch the heaps (the
+        // expiry step checks `last_heard` and `spoke` when an entry is due).
         if let Some(timeout) = self.options.idle_timeout {
             self.idle.watch(id, now + timeout);
         }
         if let Some(timeout) = self.options.first_line_timeout {
             self.first_line.watch(id, now + timeout);
         }
+        // Queued, not written: it leaves with the turn's other writes, in the
+        // first `write` this socket sees.
         let welcome =
             format!("welcome, {name}: /nick NAME renames you, /who lists the room, /quit leaves");
         self.queue_for(id, &protocol::notice(welcome));
+        // A room notice: past the memory budget, members already behind get a
+        // count instead (N silent members would otherwise cost N² notices).
         if self.options.join_notices {
             let line = protocol::notice(format!("{name} joined"));
             self.broadcast_kind(Some(id), &line, Kind::RoomNotice);
@@ -477,6 +610,8 @@ impl<S: Connection> Room<S> {
         // END SOLUTION exercise 6
     }
 
+    /// The next guest name nobody holds. Compared by [`protocol::name_key`],
+    /// so `Guest3` (taken with `/nick`) blocks `guest3`.
     fn free_guest_name(&mut self) -> String {
         loop {
             self.guests += 1;
@@ -492,14 +627,19 @@ impl<S: Connection> Room<S> {
     /// line, until the socket has nothing more (`WouldBlock`), the client's
     /// turn budget is spent, or the room holds input. In the last two cases
     /// the client goes on the unfinished list, to be read again later.
-    /// Returns whether any byte arrived (the naive loop sleeps if none did).
+    /// Returns whether anything happened: bytes arrived, or the client left
+    /// (the naive loop sleeps after a turn in which nothing did).
     pub fn read_ready(&mut self, id: ClientId, now: Instant) -> bool {
         if self.live_client(id).is_none() {
             return false;
         }
+        // The budget is measured against the work counter as it was when this
+        // client's turn began: this call's lines may fan out that much.
         let work_at_start = self.books.work;
         let mut got_bytes = false;
         loop {
+            // A read happens only once every whole line in the inbox is handled,
+            // so the inbox never holds more than a half line plus one read.
             // First the lines already read, then more from the socket.
             if !self.handle_lines(id, work_at_start) || self.holding_input() {
                 // Stopped with input perhaps waiting: come back to it. While
@@ -507,6 +647,7 @@ impl<S: Connection> Room<S> {
                 self.unfinished_reads.insert(id);
                 return got_bytes;
             }
+            // Its lines may have made it leave (`/quit`, a line too long).
             let Some(client) = self.clients.get_mut(&id).filter(|c| c.leaving.is_none()) else {
                 return got_bytes;
             };
@@ -517,11 +658,17 @@ impl<S: Connection> Room<S> {
                 .read_from(&mut client.stream, &mut self.scratch)
             {
                 Ok(Arrived::Bytes(n)) => {
+                    // Maybe part of a line, maybe many lines: the loop goes
+                    // round to handle them, then reads again until WouldBlock.
                     trace!("read({}) -> {n} bytes", client.peer);
                     got_bytes = true;
+                    // Any byte counts as heard, even half a line: the idle
+                    // timer is about silence, not about whole lines.
                     client.last_heard = now;
                 }
-                // Nothing more for now: the readiness loop will hear when there is.
+                // WouldBlock: the receive buffer is empty. Reading until here
+                // matters to the readiness loop: mio reports a socket readable
+                // again only after a read has come back empty (edge-triggered).
                 Ok(Arrived::Empty) => return got_bytes,
                 // 0 bytes: the client closed its side (FIN). Not an error;
                 // a last line without its `\n` still counts.
@@ -529,11 +676,15 @@ impl<S: Connection> Room<S> {
                     self.handle_last_line(id);
                     return !self.doom(id, Leaving::Closed);
                 }
+                // A real error (reset by the peer, ...): this client is gone,
+                // the room goes on. Returns true: something happened.
                 Err(err) => return !self.doom(id, Leaving::Lost(err.to_string())),
             }
         }
     }
 
+    /// The client, unless it is gone or doomed: a doomed client still sits in
+    /// the map until `settle`, but nothing more is read from it or handled.
     fn live_client(&mut self, id: ClientId) -> Option<&mut Client<S>> {
         self.clients.get_mut(&id).filter(|c| c.leaving.is_none())
     }
@@ -545,8 +696,13 @@ impl<S: Connection> Room<S> {
             return;
         };
         let mut inbox = std::mem::take(&mut client.inbox);
+        // Taken for good, not put back: the client is leaving, and
+        // `handle_line` needs the whole room (`self`) while the line borrows
+        // the inbox.
         if let Some(line) = inbox.last_line() {
             let line = inbox.line(line);
+            // `printf 'hi\r' | nc` ends with a lone `\r`: trim it, as a whole
+            // line's `\r\n` is trimmed.
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             self.handle_line(id, &protocol::decode_line(line));
         }
@@ -559,23 +715,33 @@ impl<S: Connection> Room<S> {
         let Some(client) = self.live_client(id) else {
             return true;
         };
-        // Taken out while its lines are handled (they need the whole room);
+        // Taken out while its lines are handled (they need the whole room, and
+        // a line borrowed from the inbox cannot be held while `self` changes);
         // put back below if the client is still here.
         let mut inbox = std::mem::take(&mut client.inbox);
         let mut all_handled = true;
         loop {
+            // Checked before every line, not once per read: a single 16 KiB
+            // read can hold 8,192 lines. Stop when a recipient fell behind
+            // (back-pressure) or this client's lines have fanned out its
+            // budget; the lines not handled stay in the inbox, in order.
             if self.holding_input() || self.books.work - work_at_start >= FANOUT_BYTES_PER_TURN {
+                // Nothing left but a half line: nothing to come back for.
                 all_handled = inbox.is_empty();
                 break;
             }
             match inbox.next_line() {
+                // Only a half line (or nothing) waits: read more from the socket.
                 None => break,
                 Some(Ok(range)) => {
                     if let Some(client) = self.clients.get_mut(&id) {
+                        // A whole line: the first-line timeout no longer applies.
                         client.spoke = true;
                     }
                     self.handle_line(id, &protocol::decode_line(inbox.line(range)));
                 }
+                // No `\n` within the limit: the inbox would have to grow for
+                // ever to find the end. Tell the client, then let it go.
                 Some(Err(LineTooLong)) => {
                     let text =
                         format!("line too long (over {MAX_LINE_BYTES} bytes); disconnecting");
@@ -587,29 +753,39 @@ impl<S: Connection> Room<S> {
                 return true; // it left (quit, too long): the rest is not for us
             }
         }
+        // Still here: what was not handled goes back for its next turn.
         if let Some(client) = self.live_client(id) {
             client.inbox = inbox;
         }
         all_handled
     }
 
-    /// One line from `id`: a message for the room, or a command.
+    /// One line from `id`: a message for the room, or a command. Everything
+    /// it causes is only queued (replies, broadcasts) or marked (a client
+    /// leaving); the writes and closes happen when the step settles.
     pub fn handle_line(&mut self, id: ClientId, line: &str) {
-        // Two commands this lesson adds to lesson 3's protocol (exercises 7, 8).
+        // Two commands this lesson adds to lesson 3's protocol (exercises 7, 8),
+        // checked first: lesson 3's parser would call them unknown.
         if let Some(action) = command_argument(line, "/me") {
             return self.act(id, action);
         }
         if let Some(message) = command_argument(line, "/msg") {
             return self.whisper(id, message);
         }
+        // Lesson 3's parser: a line that starts with `/` is a command, any other
+        // line is something to say.
         match protocol::parse(line) {
             Request::Say(text) => self.say(id, text),
             Request::Nick(name) => self.rename(id, name),
             Request::Who => self.who(id),
             Request::Quit => {
+                // "bye" is queued before the client is doomed: `deliver` takes nothing
+                // for a doomed client, so the order matters.
                 self.queue_for(id, &protocol::notice("bye"));
                 self.doom(id, Leaving::Quit);
             }
+            // The command is echoed back escaped (`clean_text`): it came from the
+            // client and may hold terminal control codes.
             Request::Unknown(command) => {
                 let text = format!(
                     "unknown command {}; try /nick NAME, /who, /me ACTION, /msg NAME TEXT or /quit",
@@ -630,11 +806,17 @@ impl<S: Connection> Room<S> {
             client.name,
             preview(text.as_bytes(), 60)
         );
+        // `chat_line` escapes the text (control codes show as `\u{1b}`); the
+        // name needs nothing: `check_name` let no such character in. The log shows
+        // at most 60 characters of it, so a flood does not flood the log too.
         let line = protocol::chat_line(&client.name, text);
+        // Everyone but the sender, as in lesson 3: it saw its line as it typed.
         self.broadcast(Some(id), &line);
     }
 
     fn rename(&mut self, id: ClientId, new: &str) {
+        // The key is what must be unique: lower case, so that `Bob` and `bob`,
+        // who would look like one person, cannot both be in the room.
         let key = protocol::name_key(new);
         let checked = protocol::check_name(new).and_then(|()| {
             // Taken by someone else whatever the case (a client may change
@@ -644,6 +826,7 @@ impl<S: Connection> Room<S> {
                 _ => Ok(()),
             }
         });
+        // Refused: the client keeps its name, and only it is told why.
         if let Err(why) = checked {
             self.queue_for(
                 id,
@@ -656,8 +839,12 @@ impl<S: Connection> Room<S> {
         };
         let old = std::mem::replace(&mut client.name, new.to_string());
         log!("{} renamed {old} -> {new}", client.peer);
+        // Old key out before the new key in: when only the case changes, both
+        // keys are the same, and the client must still hold it afterwards.
         self.names.remove(&protocol::name_key(&old));
         self.names.insert(key, id);
+        // A rename is a plain line (`Kind::Line`), never summarised: unlike a
+        // join, a missed rename would leave members not knowing who is talking.
         self.queue_for(id, &protocol::notice(format!("you are now {new}")));
         self.broadcast(Some(id), &protocol::notice(format!("{old} is now {new}")));
     }
@@ -715,11 +902,16 @@ impl<S: Connection> Room<S> {
     }
 
     fn who(&mut self, id: ClientId) {
+        // From `names`, not `clients`: a doomed client has released its name
+        // already, so someone on the way out is not listed.
         let mut names: Vec<&str> = (self.names.values())
             .filter_map(|holder| self.clients.get(holder))
             .map(|client| client.name.as_str())
             .collect();
+        // Sorted, so the answer does not depend on the hash map's order.
         names.sort_unstable();
+        // A room of 10,000 would make a reply of about 100 KB; the first 100
+        // names and a count keep it one short line.
         let shown = names.len().min(MAX_WHO_NAMES);
         let mut text = format!("here ({}): {}", names.len(), names[..shown].join(", "));
         if names.len() > shown {
@@ -728,7 +920,12 @@ impl<S: Connection> Room<S> {
         self.queue_for(id, &protocol::notice(text));
     }
 
-    /// Queues a line for one client.
+    /// Queues a line for one client: a reply, a notice, a private message.
+    ///
+    /// Replies go through the same accounts as broadcasts. A client that
+    /// floods `/who` without reading pushes its own outbox over the mark, and
+    /// then the room stops reading it (and everyone) until it reads or is
+    /// let go: its memory cannot grow for ever.
     pub fn queue_for(&mut self, id: ClientId, line: &str) {
         if let Some(client) = self.clients.get_mut(&id) {
             self.books.deliver(id, client, line.as_bytes(), Kind::Line);
@@ -743,6 +940,10 @@ impl<S: Connection> Room<S> {
     }
 
     fn broadcast_kind(&mut self, from: Option<ClientId>, line: &str, kind: Kind) {
+        // The fan-out: one copy per member. `clients` and `books` are two
+        // fields, so both can be borrowed mutably at once. The map is in id order,
+        // so every member sees the room's lines in the same order. Members being
+        // closed are skipped by `deliver`.
         for (&id, client) in self.clients.iter_mut() {
             if Some(id) != from {
                 self.books.deliver(id, client, line.as_bytes(), kind);
@@ -753,20 +954,29 @@ impl<S: Connection> Room<S> {
     /// Writes what `id`'s outbox holds, as far as its socket takes it now.
     /// For a client on its way out, goes on with its gentle close.
     pub fn flush_pending(&mut self, id: ClientId) {
+        // A leaving client: its socket and last bytes belong to its gentle close.
         if self.draining.contains_key(&id) {
             return self.service_draining(id);
         }
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
+        // Nothing to write, no system call (a writable event can come for a
+        // socket we have nothing for).
         if client.outbox.is_empty() {
             return;
         }
+        // One `write` of everything queued; the kernel takes what fits in the
+        // socket's send buffer (see `Outbox::write_to`).
         let before = client.outbox.len();
         let mut written = 0;
         let result = client.outbox.write_to(&mut client.stream, &mut written);
+        // Accounts first, whatever the result: what went out leaves the total,
+        // and any byte taken resets the stall clock. If the client was behind,
+        // this may be what lets the room read again.
         self.books.sent(client, written);
         match result {
+            // Outbox empty, and its memory given back: an idle client holds none.
             Ok(Flushed::All) => {
                 trace!("write({}) -> {before} bytes, outbox empty", client.peer);
                 if client.missed_notices > 0 {
@@ -779,10 +989,16 @@ impl<S: Connection> Room<S> {
                     self.queue_for(id, &protocol::notice(text));
                 }
             }
+            // The send buffer is full: the client reads slower than we send. The
+            // rest waits in the outbox. The readiness loop hears when the kernel has
+            // room again (a writable event); the naive loop tries next turn. The stall
+            // timer, started when the bytes began to wait, keeps running.
             Ok(Flushed::WouldBlock(left)) => trace!(
                 "write({}) -> {written} bytes, then WouldBlock: {left} bytes wait",
                 client.peer
             ),
+            // EPIPE, ECONNRESET: the client is gone. Doomed, not removed: the
+            // caller may be walking the room.
             Err(err) => {
                 self.doom(id, Leaving::Lost(err.to_string()));
             }
@@ -793,8 +1009,11 @@ impl<S: Connection> Room<S> {
     pub fn flush_dirty(&mut self) {
         // A flush may queue more (a summary of missed notices): loop.
         while !self.books.dirty.is_empty() {
+            // Taken, not iterated in place: a flush may list a client again
+            // (its summary), which goes into a fresh list for the next round.
             for id in std::mem::take(&mut self.books.dirty) {
                 if let Some(client) = self.clients.get_mut(&id) {
+                    // Cleared before the write, so bytes queued during it list it again.
                     client.in_dirty = false;
                 }
                 self.flush_pending(id);
@@ -809,6 +1028,7 @@ impl<S: Connection> Room<S> {
         for id in self.ids() {
             self.flush_pending(id);
         }
+        // Ids copied first: servicing may finish a close and remove it.
         let draining: Vec<ClientId> = self.draining.keys().copied().collect();
         for id in draining {
             self.service_draining(id);
@@ -818,9 +1038,13 @@ impl<S: Connection> Room<S> {
     /// Everything a readiness event for `id` allows: read, write, or go on
     /// with its gentle close.
     pub fn ready(&mut self, id: ClientId, readable: bool, writable: bool, now: Instant) {
+        // Any event for a leaving client moves its gentle close on.
         if self.draining.contains_key(&id) {
             return self.service_draining(id);
         }
+        // mio reports a change of readiness once (edge-triggered): a readable
+        // event not acted on now would not come again, so while input is held
+        // the client is listed, to be read when the room lets go.
         if readable {
             if self.holding_input() {
                 // Not now: the bytes wait in the kernel, which is the point.
@@ -836,7 +1060,8 @@ impl<S: Connection> Room<S> {
         }
     }
 
-    /// Lists `id` for the end-of-turn flush.
+    /// Lists `id` for the end-of-turn flush, if bytes wait for it: a
+    /// writable event means the kernel made room in its send buffer.
     fn mark_dirty(&mut self, id: ClientId) {
         if let Some(client) = self.clients.get_mut(&id)
             && !client.in_dirty
@@ -849,6 +1074,10 @@ impl<S: Connection> Room<S> {
 
     /// Everything whose time has come: idle clients, clients that never
     /// sent a line, stalled clients, gentle closes past their deadline.
+    /// The first three only doom (after queuing a notice saying why), and
+    /// `settle` closes them, so their order does not matter; the last closes
+    /// what ran out of time. Each pops due entries from a heap: a turn with
+    /// nothing due costs four comparisons.
     pub fn expire(&mut self, now: Instant) {
         self.expire_idle(now);
         self.expire_silent(now);
@@ -890,6 +1119,8 @@ impl<S: Connection> Room<S> {
             return;
         };
         while let Some((_, id)) = self.first_line.pop_due(now) {
+            // Gone already, or spoke in time: the entry is dropped (one per client,
+            // never set again).
             if self.clients.get(&id).is_none_or(|client| client.spoke) {
                 continue;
             }
@@ -911,15 +1142,22 @@ impl<S: Connection> Room<S> {
             let Some(client) = self.clients.get_mut(&id) else {
                 continue;
             };
+            // It caught up (or is leaving): no stall, and no entry any more.
             if client.outbox.is_empty() || client.leaving.is_some() {
                 client.stall_watched = false; // watched again when bytes wait
                 continue;
             }
+            // The entry was set when bytes began to wait; the socket may have
+            // taken some since. Only a whole stall timeout without one byte taken
+            // lets a client go.
             let deadline = client.last_progress + timeout;
             if deadline > now {
                 self.books.stalls.watch(id, deadline); // it read since: look again then
                 continue;
             }
+            // Its queue is thrown away: it was not reading it, and keeping it
+            // would keep the room holding input. The notice queued next is then
+            // the last thing it can read, and says how much it lost.
             let dropped = client.outbox.discard();
             self.books.sent(client, dropped);
             client.stall_watched = false;
@@ -940,6 +1178,8 @@ impl<S: Connection> Room<S> {
 
     /// Closes gentle closes that did not finish within [`DRAIN_TIMEOUT`].
     fn expire_draining(&mut self, now: Instant) {
+        // A client that finished its close early left its entry behind; that
+        // entry finds nothing in `draining` and is dropped.
         while let Some((_, id)) = self.drain_timers.pop_due(now) {
             if let Some(draining) = self.draining.remove(&id) {
                 trace!(
@@ -954,6 +1194,8 @@ impl<S: Connection> Room<S> {
     /// When the next timer is due: the readiness loop waits no longer.
     pub fn next_deadline(&self) -> Option<Instant> {
         [
+            // The readiness loop gives the earliest to `poll` as its timeout: it
+            // sleeps exactly until a timer is due, with no waking up to scan.
             self.idle.next_deadline(),
             self.first_line.next_deadline(),
             self.books.stalls.next_deadline(),
@@ -965,11 +1207,18 @@ impl<S: Connection> Room<S> {
     }
 
     /// Marks a client as leaving; [`Room::settle`] closes it. Returns false,
-    /// so that `read_ready` can end with `return self.doom(...)`.
+    /// so that `read_ready` can end with `return !self.doom(...)` (true:
+    /// something happened, and the naive loop does not sleep).
+    ///
+    /// Dooming twice keeps the first reason: the one its notice gave.
     pub fn doom(&mut self, id: ClientId, why: Leaving) -> bool {
         if let Some(client) = self.clients.get_mut(&id).filter(|c| c.leaving.is_none()) {
             client.leaving = Some(why);
+            // Closed at the end of the step, not now: the caller may be in the
+            // middle of walking the room.
             self.books.doomed.push(id);
+            // The name is free at once, so a client whose connection broke can
+            // come back under it before this one has finished draining.
             let name = client.name.clone();
             self.release_name(&name, id);
         }
@@ -980,6 +1229,8 @@ impl<S: Connection> Room<S> {
     /// others) and flushes everything queued, until nothing is left to do.
     pub fn settle(&mut self) {
         loop {
+            // Closing broadcasts a leave notice; flushing may find a socket gone
+            // (EPIPE) and doom its client. So repeat until a round dooms nobody.
             while let Some(id) = self.books.doomed.pop() {
                 self.close(id);
             }
@@ -996,10 +1247,13 @@ impl<S: Connection> Room<S> {
         let Some(mut client) = self.clients.remove(&id) else {
             return;
         };
+        // Nothing more is read from it as a member.
         self.unfinished_reads.remove(&id);
         // Its bytes leave the room's accounts (they go with it to draining).
         let queued = client.outbox.len();
         self.books.queued -= queued;
+        // Nor does it count as behind: letting go of a stalled client is what
+        // releases the room's held input.
         if client.behind {
             self.books.behind -= 1;
         }
@@ -1010,10 +1264,16 @@ impl<S: Connection> Room<S> {
             let text = format!("{} left ({})", client.name, why.reason());
             self.broadcast_kind(None, &protocol::notice(text), Kind::RoomNotice);
         }
+        // Its socket and last bytes (the notice) go to the gentle close: write,
+        // FIN, read until the client's FIN, then close (see `crate::draining`).
         let draining = Draining::new(client.stream, client.peer, client.outbox);
         self.draining.insert(id, draining);
+        // Counted from now, not from the start of the turn: a long turn must not
+        // eat into the time the client has to read its notice.
         self.drain_timers
             .watch(id, self.books.now.max(Instant::now()) + DRAIN_TIMEOUT);
+        // Started at once: the send buffer usually has room, so the notice and
+        // FIN go out in this turn.
         self.service_draining(id);
     }
 
@@ -1032,7 +1292,11 @@ impl<S: Connection> Room<S> {
     /// The socket's last moment: handed to the loop to deregister and drop.
     fn finish(&mut self, draining: Draining<S>) {
         trace!("close({})", draining.peer);
+        // Only now is the address's place free: until the socket is closed, it
+        // held a descriptor.
         self.per_address.release(draining.peer.ip());
+        // Not dropped here: the readiness loop must deregister it from the
+        // poller first, and the room does not know the poller.
         self.closed.push(draining.stream);
     }
 
@@ -1065,6 +1329,8 @@ impl<S: Connection> Room<S> {
     /// Clients to read again now; none while the room holds input (they
     /// stay listed until it stops).
     pub fn take_unfinished_reads(&mut self) -> Vec<ClientId> {
+        // The naive loop drops what this returns (it tries every client each
+        // turn anyway); the readiness loop reads each of them.
         if self.holding_input() {
             return Vec::new();
         }
@@ -1117,11 +1383,13 @@ mod tests {
         }
     }
 
+    // No real socket, so no FIN to send.
     impl Connection for Fake {
         fn shutdown_write(&self) {}
     }
 
     fn peer() -> SocketAddr {
+        // The room logs every join; thousands of lines would bury the output.
         plumbing::trace::silence_logs();
         "127.0.0.1:9".parse().unwrap()
     }
@@ -1130,12 +1398,15 @@ mod tests {
     fn members_that_never_read_cost_memory_linear_in_their_number() {
         // 2,000 members, none reading: every join notice to all would queue
         // about 2,000^2 / 2 x 20 bytes = 40 MB. With a 64 KiB budget, each
-        // member holds at most what it had when the budget was passed.
+        // member holds at most what it had when the budget was passed: the
+        // bound below is the budget plus about 200 bytes per member.
         let mut room = Room::new(Options {
             max_queued_bytes: 64 * 1024,
             ..Options::default()
         });
         let now = Instant::now();
+        // Fakes take no writes: every byte queued for them stays queued, as for
+        // clients that never read.
         let sockets: Vec<Fake> = (1..=2_000).map(|_| Fake::default()).collect();
         for (i, socket) in sockets.iter().enumerate() {
             room.tick(now);
@@ -1148,6 +1419,8 @@ mod tests {
             room.queued_bytes()
         );
         // The first member reads at last: what it holds, then a summary.
+        // Its write succeeds: the outbox empties, and the summary of what it
+        // missed is queued behind it, for `settle` to write.
         sockets[0].0.borrow_mut().open_for_writes = true;
         room.flush_pending(1);
         room.settle();
@@ -1172,11 +1445,15 @@ mod tests {
         room.settle();
         assert!(!room.holding_input());
         let line = "x".repeat(1000);
+        // Member 1's socket takes nothing, so its outbox grows until it passes
+        // the high-water mark.
         while !room.holding_input() {
             room.broadcast(Some(2), &line);
         }
         room.settle();
         assert!(room.holding_input());
+        // Member 1 reads at last: one write empties its outbox, and input is
+        // released at once, without waiting for any timer.
         reader.0.borrow_mut().open_for_writes = true;
         room.flush_pending(1);
         assert!(!room.holding_input());
@@ -1199,6 +1476,8 @@ mod tests {
         let socket = Fake::default();
         socket.0.borrow_mut().open_for_writes = true;
         room.join(1, socket.clone(), far, now);
+        // `/quit` queues "bye" and dooms; `settle` closes it: the notice is
+        // written, FIN is sent, and it drains.
         room.handle_line(1, "/quit");
         room.settle();
         // Told "bye" and sent FIN; the place stays taken while it drains.
