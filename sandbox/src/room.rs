@@ -704,7 +704,16 @@ impl<S: Connection> Room<S> {
             // `printf 'hi\r' | nc` ends with a lone `\r`: trim it, as a whole
             // line's `\r\n` is trimmed.
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            self.handle_line(id, &protocol::decode_line(line));
+            // An unfinished line may wait one byte over the limit (room for
+            // a `\r`): the last line gets the same limit as every other.
+            if line.len() <= MAX_LINE_BYTES {
+                self.handle_line(id, &protocol::decode_line(line));
+            } else if let Some(client) = self.clients.get(&id) {
+                log!(
+                    "{} left with a line over {MAX_LINE_BYTES} bytes: not delivered",
+                    client.peer
+                );
+            }
         }
     }
 
