@@ -54,3 +54,31 @@ fn lesson_3_chat_checks_pass() {
 fn names_ignore_case_text_is_escaped_and_a_last_line_arrives() {
     common::names_ignore_case_text_is_escaped_and_a_last_line_arrives(Readiness);
 }
+
+#[test]
+fn a_last_line_one_byte_over_the_limit_is_not_delivered() {
+    use multiclients_threaded::protocol::MAX_LINE_BYTES;
+    use std::io::{Read, Write};
+    let addr = common::start(
+        Readiness,
+        sandbox::room::Options {
+            join_notices: false,
+            ..sandbox::room::Options::default()
+        },
+    );
+    let mut alice = common::Chatter::join(addr);
+    // One byte over the limit, no `\r`, no `\n`, then the end of input: the
+    // inbox lets it wait (a `\r` could still come), but it is not a line.
+    let mut last = plumbing::testing::connect(addr);
+    let mut welcome = [0u8; 9];
+    last.read_exact(&mut welcome).unwrap(); // "* welcome"
+    last.write_all(&vec![b'x'; MAX_LINE_BYTES + 1]).unwrap();
+    last.shutdown(std::net::Shutdown::Write).unwrap();
+    // Once the server has closed `last`, it has handled its last line.
+    let mut rest = Vec::new();
+    let _ = last.read_to_end(&mut rest);
+    // The next line alice sees is what comes after, not the over-long one.
+    let mut bob = common::Chatter::join(addr);
+    bob.send("after\n");
+    assert_eq!(alice.line(), "guest3: after\n");
+}
