@@ -80,6 +80,7 @@ pub mod readiness;
 pub mod room;
 pub mod send_queue;
 pub mod server;
+pub mod shutdown;
 
 /// The port this lesson uses unless told otherwise (see the contract).
 pub const DEFAULT_PORT: u16 = 5003;
