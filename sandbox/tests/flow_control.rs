@@ -43,8 +43,13 @@ fn exercise_04_the_naive_loop_closes_an_over_long_line_sender_gently() {
 }
 
 /// Back-pressure is exercise 14, and the naive loop needs exercise 4 too:
-/// the readiness loop's version of this test is in `exercises.rs`.
+/// the readiness loop's versions of these tests are in `exercises.rs`.
 #[test]
 fn exercise_14_the_naive_loop_holds_a_flooding_sender_back_until_a_member_reads() {
     common::a_flooding_sender_is_held_back_until_a_member_reads(Naive);
+}
+
+#[test]
+fn exercise_14_the_naive_loop_passes_lesson_3s_chat_checks() {
+    common::lesson_3_chat_checks_pass(Naive);
 }
