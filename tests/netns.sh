@@ -6,11 +6,15 @@
 # and a client address different from the server's.
 #
 # Needs Linux, root and `ip netns`; otherwise it says so and exits 0 (skipped).
-# Usage: tests/netns.sh BIN_DIR     (the folder holding the lesson binaries)
+# Usage: tests/netns.sh BIN_DIR [LESSON...]   (the folder holding the lesson
+# binaries; the lessons to run, all of them if none is named)
 # Run by `cargo test --test netns`.
 set -euo pipefail
 
-bin=${1:?usage: netns.sh BIN_DIR}
+bin=${1:?usage: netns.sh BIN_DIR [LESSON...]}
+shift
+lessons=("$@")
+[ ${#lessons[@]} -gt 0 ] || lessons=(basic multiclients multiclients_threaded framed_header sandbox)
 skip() { echo "skipped: $*"; exit 0; }
 [ "$(uname -s)" = Linux ] || skip "network namespaces are Linux only"
 [ "$(id -u)" = 0 ] || skip "creating network namespaces needs root"
@@ -64,7 +68,7 @@ start_server() {
 # in_client_ns COMMAND...: runs a command in the client's namespace, at most 60 s.
 in_client_ns() { timeout 60 ip netns exec "$cli" "$@"; }
 
-for lesson in basic multiclients multiclients_threaded framed_header sandbox; do
+for lesson in "${lessons[@]}"; do
     [ -x "$bin/$lesson" ] || { fail "$lesson: no binary at $bin/$lesson (build it first)"; continue; }
     start_server "$lesson"
     [ "$port" != 0 ] || { fail "$lesson: server did not start"; continue; }
