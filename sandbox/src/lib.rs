@@ -15,6 +15,7 @@
 //!     flush_pending     outboxes, each in one write, as far as the socket takes it
 //!     expire            idle, silent and stalled clients; gentle closes past due
 //! }
+//! on Ctrl-C: close the listener, tell everyone, close each gently, return
 //! ```
 //!
 //! ## Try it
@@ -22,6 +23,7 @@
 //! terminal 1:  cargo run -p sandbox -- server --idle-timeout 60
 //! terminal 2:  cargo run -p sandbox -- client --read-timeout 120
 //! terminal 3:  nc -N 127.0.0.1 5003               (type lines; /nick, /who, /quit)
+//! stop it:     Ctrl-C in terminal 1: every client is told, then closed
 //! the naive loop, to compare:  cargo run -p sandbox -- server --event-loop naive
 //! check it:    cargo run -p sandbox -- check --idle-timeout 60
 //! ```
@@ -38,6 +40,10 @@
 //!   ([`room::Room::holding_input`]), so TCP slows the senders down and no
 //!   line is lost. Only a client whose socket takes nothing for
 //!   `--stall-timeout` is let go, with a notice.
+//! - [`shutdown`] and [`room::Room::shut_down`]: a **graceful shutdown**.
+//!   Ctrl-C sets a flag and wakes `poll` (a `mio::Waker`); the loop closes
+//!   its listener, the room tells every client and closes each gently, and
+//!   the server exits 0 within [`shutdown::SHUTDOWN_TIMEOUT`].
 //! - [`draining`]: closing gently (FIN, then read until the client closes
 //!   too), so that a reset does not throw away the last notice.
 //! - [`outbox::Outbox`] and [`inbox::Inbox`]: memory held only while bytes
@@ -48,14 +54,17 @@
 //! - The homework's socket exercises, each a small module to read on its
 //!   own: [`send_queue`] (partial writes, writability), [`closing`] (FIN
 //!   versus RST), [`liveness`] (write timeout, keepalive), [`datagram`] (UDP
-//!   with retries and acknowledgements).
+//!   with retries and acknowledgements). Back-pressure
+//!   ([`room::Room::holding_input`]) and the shutdown's steps
+//!   ([`room::Room::shut_down`]) are exercises too.
 //!
 //! ## New since the last lesson
 //! Timeouts, non-blocking sockets, readiness (`mio`), per-client outboxes
 //! written as sockets become writable, back-pressure from slow readers to
 //! fast senders, limits against idle and hostile clients (first-line
 //! timeout, per-address cap, a client limit that fits the descriptor limit,
-//! a memory budget for the whole server). The protocol is lesson 3's
+//! a memory budget for the whole server), a graceful shutdown on Ctrl-C.
+//! The protocol is lesson 3's
 //! [`multiclients_threaded::protocol`], reused as it is. And UDP, in
 //! [`datagram`].
 //!
@@ -80,6 +89,7 @@ pub mod readiness;
 pub mod room;
 pub mod send_queue;
 pub mod server;
+pub mod shutdown;
 
 /// The port this lesson uses unless told otherwise (see the contract).
 pub const DEFAULT_PORT: u16 = 5003;

@@ -95,7 +95,7 @@ struct CheckArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Chat server on one thread (Ctrl-C stops it).
+    /// Chat server on one thread (Ctrl-C stops it gently: every client is told, then closed).
     ///
     /// Example: cargo run -p sandbox -- server --port 0 --idle-timeout 60 --event-loop naive
     Server(ServerArgs),
@@ -139,7 +139,11 @@ fn serve(args: ServerArgs) -> anyhow::Result<bool> {
         max_queued_bytes: args.max_queued_mb.saturating_mul(1024 * 1024),
         max_per_address: args.max_per_address,
     };
-    sandbox::server::run(listener, args.event_loop, options)?;
+    // Ctrl-C asks the loop to stop; it then tells every client and closes
+    // each connection gently before returning (src/shutdown.rs).
+    let stop = sandbox::shutdown::Stop::default();
+    stop.on_ctrl_c()?;
+    sandbox::server::run_until(listener, args.event_loop, options, &stop)?;
     Ok(true)
 }
 

@@ -21,14 +21,17 @@ use plumbing::{log, trace};
 
 use crate::readiness::{ACCEPT_RETRY_DELAY, ACCEPTS_PER_TURN};
 use crate::room::{ClientId, Options, Room};
-use crate::server::OutOfDescriptors;
+use crate::server::{OutOfDescriptors, log_shut_down};
+use crate::shutdown::{SHUTDOWN_TIMEOUT, Stop};
 
 /// How long the loop sleeps after a turn in which nothing happened. Shorter
 /// means lower latency and more CPU burnt while idle; longer, the reverse.
 pub const NAIVE_SLEEP: Duration = Duration::from_millis(1);
 
-/// Serves the chat for ever from this one thread, polling every socket.
-pub fn run(listener: TcpListener, options: Options) -> anyhow::Result<()> {
+/// Serves the chat from this one thread, polling every socket, until
+/// `stop` is requested (it looks at the flag every turn); then shuts down
+/// gently and returns.
+pub fn run(listener: TcpListener, options: Options, stop: &Stop) -> anyhow::Result<()> {
     // A non-blocking listener: accept() returns WouldBlock at once when no
     // connection waits in the backlog, instead of blocking the whole server.
     listener
@@ -39,7 +42,7 @@ pub fn run(listener: TcpListener, options: Options) -> anyhow::Result<()> {
     let mut out_of_descriptors = OutOfDescriptors::default();
     // After a failed accept, no accepting until then (see ACCEPT_RETRY_DELAY).
     let mut accept_paused_until: Option<Instant> = None;
-    loop {
+    while !stop.is_requested() {
         let now = Instant::now();
         room.tick(now);
         let mut busy = false;
@@ -70,6 +73,29 @@ pub fn run(listener: TcpListener, options: Options) -> anyhow::Result<()> {
             thread::sleep(NAIVE_SLEEP);
         }
     }
+    drop(listener); // closed: the kernel now refuses newcomers
+    shut_down(room);
+    Ok(())
+}
+
+/// After Ctrl-C: the room tells every client and starts closing each one
+/// gently; this serves those closes, trying every socket as usual, until
+/// they are done or [`SHUTDOWN_TIMEOUT`] passes.
+fn shut_down(mut room: Room<std::net::TcpStream>) {
+    let started = Instant::now();
+    room.tick(started);
+    room.shut_down();
+    room.settle();
+    while room.draining_len() > 0 && started.elapsed() < SHUTDOWN_TIMEOUT {
+        thread::sleep(NAIVE_SLEEP);
+        let now = Instant::now();
+        room.tick(now);
+        room.flush_all(); // goes on with every gentle close
+        room.expire(now);
+        room.settle();
+        drop(room.take_closed());
+    }
+    log_shut_down(room.draining_len());
 }
 
 /// What one round of accepting did.

@@ -26,6 +26,11 @@
 //! `accept_ready`, `client_ready` (read what is ready, write what is
 //! pending), and the room's [`expire`](Room::expire) (idle, silent and
 //! stalled clients, gentle closes past their deadline).
+//!
+//! Ctrl-C ([`Stop`]) wakes `poll` through a [`Waker`], a registered source
+//! another thread can make ready; the loop then stops accepting, lets the
+//! room tell everyone and close each connection gently, and returns once
+//! those closes are done (`shut_down`, at most [`SHUTDOWN_TIMEOUT`]).
 
 use std::io;
 use std::net::TcpListener;
@@ -34,14 +39,18 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use mio::event::Event;
 use mio::net::TcpStream;
-use mio::{Events, Interest, Poll, Registry, Token};
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use plumbing::{log, trace};
 
 use crate::room::{ClientId, Options, Room};
-use crate::server::OutOfDescriptors;
+use crate::server::{OutOfDescriptors, log_shut_down};
+use crate::shutdown::{SHUTDOWN_TIMEOUT, Stop};
 
 /// The listener's token; clients get tokens 1, 2, 3... (their ids).
 pub const LISTENER: Token = Token(0);
+
+/// The token of the [`Waker`] a stop request rings (no client gets it).
+pub const WAKER: Token = Token(usize::MAX);
 
 /// How many events one wake-up can report. More are not lost: they come
 /// with the next `poll`.
@@ -74,34 +83,88 @@ struct Server {
     accept_retry_at: Option<Instant>,
 }
 
-/// Serves the chat for ever from this one thread, waking only for sockets
-/// that are ready and for idle deadlines.
-pub fn run(listener: TcpListener, options: Options) -> anyhow::Result<()> {
+/// Serves the chat from this one thread, waking only for sockets that are
+/// ready and for idle deadlines, until `stop` is requested; then shuts
+/// down gently and returns.
+pub fn run(listener: TcpListener, options: Options, stop: &Stop) -> anyhow::Result<()> {
     let mut server = Server::new(listener, options)?;
+    let waker = Waker::new(server.poll.registry(), WAKER).context("cannot create the waker")?;
+    stop.wake_with(waker);
     let mut events = Events::with_capacity(EVENTS_PER_WAKEUP);
-    loop {
-        let work_waiting = server.room.has_unfinished_reads() || server.accept_more;
-        wait_for_events(&mut server, &mut events, work_waiting)?;
-        let now = Instant::now();
-        server.room.tick(now);
-        // Newcomers first: their welcome then waits only for this turn's
-        // work, not for the next one's.
-        let accept_more = std::mem::take(&mut server.accept_more);
-        if accept_more || events.iter().any(|event| event.token() == LISTENER) {
-            accept_ready(&mut server, now);
-        }
-        for event in events.iter().filter(|event| event.token() != LISTENER) {
-            client_ready(&mut server.room, event.token().0, event, now);
-        }
-        for id in server.room.take_unfinished_reads() {
-            server.room.read_ready(id, now);
-        }
-        retry_accept(&mut server, now);
-        server.refusing = server.out_of_descriptors.tick(now);
-        server.room.expire(now);
-        server.room.settle();
-        deregister_closed(server.poll.registry(), &mut server.room);
+    while !stop.is_requested() {
+        turn(&mut server, &mut events)?;
     }
+    shut_down(server, &mut events)
+}
+
+/// One turn: wait for events, then accept, read, write and expire.
+fn turn(server: &mut Server, events: &mut Events) -> anyhow::Result<()> {
+    let work_waiting = server.room.has_unfinished_reads() || server.accept_more;
+    wait_for_events(server, events, work_waiting)?;
+    let now = Instant::now();
+    server.room.tick(now);
+    // Newcomers first: their welcome then waits only for this turn's
+    // work, not for the next one's.
+    let accept_more = std::mem::take(&mut server.accept_more);
+    if accept_more || events.iter().any(|event| event.token() == LISTENER) {
+        accept_ready(server, now);
+    }
+    for event in events.iter().filter(|event| is_client(event.token())) {
+        client_ready(&mut server.room, event.token().0, event, now);
+    }
+    for id in server.room.take_unfinished_reads() {
+        server.room.read_ready(id, now);
+    }
+    retry_accept(server, now);
+    server.refusing = server.out_of_descriptors.tick(now);
+    server.room.expire(now);
+    server.room.settle();
+    deregister_closed(server.poll.registry(), &mut server.room);
+    Ok(())
+}
+
+fn is_client(token: Token) -> bool {
+    token != LISTENER && token != WAKER
+}
+
+/// After Ctrl-C: closes the listener (the kernel now refuses newcomers),
+/// lets the room tell every client and start closing each gently, and
+/// serves those closes until they are done or [`SHUTDOWN_TIMEOUT`] passes.
+fn shut_down(server: Server, events: &mut Events) -> anyhow::Result<()> {
+    let Server {
+        mut poll,
+        listener,
+        std_listener,
+        mut room,
+        ..
+    } = server;
+    // Both descriptors of the listening socket: it closes with the last.
+    drop((listener, std_listener));
+    let started = Instant::now();
+    room.tick(started);
+    room.shut_down();
+    room.settle();
+    deregister_closed(poll.registry(), &mut room);
+    let deadline = started + SHUTDOWN_TIMEOUT;
+    while room.draining_len() > 0 && Instant::now() < deadline {
+        let next = room.next_deadline().map_or(deadline, |at| at.min(deadline));
+        let timeout = next.saturating_duration_since(Instant::now()) + Duration::from_millis(1);
+        match poll.poll(events, Some(timeout)) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err).context("waiting for readiness failed"),
+        }
+        let now = Instant::now();
+        room.tick(now);
+        for event in events.iter().filter(|event| is_client(event.token())) {
+            client_ready(&mut room, event.token().0, event, now);
+        }
+        room.expire(now);
+        room.settle();
+        deregister_closed(poll.registry(), &mut room);
+    }
+    log_shut_down(room.draining_len());
+    Ok(())
 }
 
 impl Server {

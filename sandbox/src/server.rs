@@ -3,7 +3,8 @@
 //! the room they serve is the same ([`room`](crate::room)).
 //!
 //! Also here, because both loops need it: what to do when the process is
-//! out of file descriptors ([`OutOfDescriptors`]).
+//! out of file descriptors ([`OutOfDescriptors`]). Stopping on Ctrl-C is in
+//! [`shutdown`](crate::shutdown).
 
 use std::net::TcpListener;
 use std::time::Instant;
@@ -12,6 +13,7 @@ use plumbing::limits::{RefusalBurst, SpareDescriptor};
 use plumbing::log;
 
 use crate::room::Options;
+use crate::shutdown::Stop;
 
 /// How the single thread finds sockets that have something to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -25,9 +27,28 @@ pub enum EventLoop {
 
 /// Serves the chat on `listener` for ever with the chosen loop.
 pub fn run(listener: TcpListener, event_loop: EventLoop, options: Options) -> anyhow::Result<()> {
+    run_until(listener, event_loop, options, &Stop::never())
+}
+
+/// Serves the chat on `listener` with the chosen loop until `stop` is
+/// requested (Ctrl-C, or a test), then shuts down gently and returns.
+pub fn run_until(
+    listener: TcpListener,
+    event_loop: EventLoop,
+    options: Options,
+    stop: &Stop,
+) -> anyhow::Result<()> {
     match event_loop {
-        EventLoop::Naive => crate::naive::run(listener, options),
-        EventLoop::Readiness => crate::readiness::run(listener, options),
+        EventLoop::Naive => crate::naive::run(listener, options, stop),
+        EventLoop::Readiness => crate::readiness::run(listener, options, stop),
+    }
+}
+
+/// The last log line of a shutdown: how many gentle closes were cut short.
+pub fn log_shut_down(still_closing: usize) {
+    match still_closing {
+        0 => log!("shut down: every client was told and closed"),
+        n => log!("shut down: {n} clients had not finished closing in time; dropped"),
     }
 }
 

@@ -41,3 +41,15 @@ fn an_over_long_line_sender_finds_its_notice_after_its_writes_fail() {
 fn exercise_04_the_naive_loop_closes_an_over_long_line_sender_gently() {
     common::an_over_long_line_sender_finds_its_notice_after_its_writes_fail(Naive);
 }
+
+/// Back-pressure is exercise 14, and the naive loop needs exercise 4 too:
+/// the readiness loop's versions of these tests are in `exercises.rs`.
+#[test]
+fn exercise_14_the_naive_loop_holds_a_flooding_sender_back_until_a_member_reads() {
+    common::a_flooding_sender_is_held_back_until_a_member_reads(Naive);
+}
+
+#[test]
+fn exercise_14_the_naive_loop_passes_lesson_3s_chat_checks() {
+    common::lesson_3_chat_checks_pass(Naive);
+}

@@ -151,6 +151,20 @@ pub const EXERCISES: &[Exercise] = &[
         concept: "datagrams: timeouts, retries with backoff, sequence numbers",
         difficulty: 4,
     },
+    Exercise {
+        number: 14,
+        title: "back-pressure",
+        code: "sandbox/src/room.rs, Books::update_behind and Room::holding_input",
+        concept: "back-pressure: stop reading senders while a recipient is behind",
+        difficulty: 4,
+    },
+    Exercise {
+        number: 15,
+        title: "graceful shutdown on Ctrl-C",
+        code: "sandbox/src/room.rs, Room::shut_down",
+        concept: "graceful shutdown: stop accepting, tell, flush, close gently, exit 0",
+        difficulty: 4,
+    },
 ];
 
 /// Finds the workspace root for a student working in it: the nearest

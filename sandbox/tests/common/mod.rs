@@ -752,3 +752,175 @@ pub fn names_ignore_case_text_is_escaped_and_a_last_line_arrives(event_loop: Eve
     last.shutdown(std::net::Shutdown::Write).unwrap();
     assert_eq!(alice.line(), "guest3: last words\n");
 }
+
+// Back-pressure (exercise 14) and shutdown (exercise 15).
+
+/// One member reads nothing (with a stall timeout long enough that it is
+/// not let go) while another floods the room: the server must stop
+/// reading the flooder, so that its writes stop (back-pressure), instead of
+/// queuing without bound. Once the member reads, every line arrives, in
+/// order, and the flooder's last, half-written line is finished.
+pub fn a_flooding_sender_is_held_back_until_a_member_reads(event_loop: EventLoop) {
+    const LINE_BYTES: usize = 100;
+    // Far more than the kernel's buffers and the high-water mark hold
+    // (Linux grows a receive buffer to 6 MiB and a send buffer to 4 MiB).
+    const MOST_BYTES: usize = 64 * 1024 * 1024;
+    let options = Options {
+        stall_timeout: Duration::from_secs(60),
+        join_notices: false,
+        ..Options::default()
+    };
+    let addr = start(event_loop, options);
+    let mut member = BufReader::new(slow_reader(addr)); // guest1: reads nothing yet
+    let mut welcome = String::new();
+    member.read_line(&mut welcome).unwrap();
+    let mut flooder = connect(addr); // guest2
+    flooder
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let line = |i: usize| format!("{i:08} {}\n", "f".repeat(LINE_BYTES - 10));
+    let mut written = 0;
+    let mut held = false;
+    'flood: while written < MOST_BYTES {
+        let chunk: String = (written / LINE_BYTES..written / LINE_BYTES + 64)
+            .map(line)
+            .collect();
+        let mut at = 0;
+        while at < chunk.len() {
+            match flooder.write(&chunk.as_bytes()[at..]) {
+                Ok(n) => at += n,
+                Err(err) if plumbing::checklist::is_timeout(&err) => {
+                    held = true;
+                    written += at;
+                    break 'flood;
+                }
+                Err(err) => panic!("{event_loop:?}: the flooder's write failed: {err}"),
+            }
+        }
+        written += chunk.len();
+    }
+    assert!(
+        held,
+        "{event_loop:?}: {written} bytes written while a member read nothing, and the server \
+         still took them all: nothing held the sender back"
+    );
+    // The line the timeout cut in two is finished once the server reads again.
+    let lines = written.div_ceil(LINE_BYTES);
+    let rest = line(lines - 1).as_bytes()[written - (lines - 1) * LINE_BYTES..].to_vec();
+    flooder.set_write_timeout(Some(TEST_TIMEOUT)).unwrap();
+    let finisher = thread::spawn(move || {
+        flooder.write_all(&rest).unwrap();
+        flooder // kept open until the member has read everything
+    });
+    for i in 0..lines {
+        let mut got = String::new();
+        member.read_line(&mut got).unwrap();
+        assert_eq!(
+            got,
+            format!("guest2: {}", line(i)),
+            "{event_loop:?}: line {i}"
+        );
+    }
+    drop(finisher.join().unwrap());
+}
+
+/// A server run with [`sandbox::server::run_until`]: its address, the stop
+/// to request, and the thread whose result is `run`'s.
+pub fn start_stoppable(
+    event_loop: EventLoop,
+    options: Options,
+) -> (
+    SocketAddr,
+    sandbox::shutdown::Stop,
+    thread::JoinHandle<anyhow::Result<()>>,
+) {
+    let stop = sandbox::shutdown::Stop::default();
+    let stop_for_server = stop.clone();
+    let (addr, server) = plumbing::testing::start_server(move |listener| {
+        sandbox::server::run_until(listener, event_loop, options, &stop_for_server)
+    });
+    (addr, stop, server)
+}
+
+pub const SHUTDOWN_NOTICE: &str = "* server shutting down\n";
+
+/// On a stop request, every client reads the notice and then the end of
+/// the stream; newcomers are refused; `run` returns `Ok`.
+pub fn on_stop_every_client_reads_the_notice_then_the_end(event_loop: EventLoop) {
+    let options = Options {
+        join_notices: false,
+        ..Options::default()
+    };
+    let (addr, stop, server) = start_stoppable(event_loop, options);
+    let mut clients: Vec<Chatter> = (0..3).map(|_| Chatter::join(addr)).collect();
+    clients[0].send("/who\n");
+    assert!(clients[0].line().starts_with("* here (3)"));
+    stop.request();
+    for (i, client) in clients.iter_mut().enumerate() {
+        assert_eq!(
+            client.until_closed(),
+            SHUTDOWN_NOTICE,
+            "{event_loop:?}: client {i}"
+        );
+    }
+    // The listener was closed before anyone was told: no newcomer gets in.
+    if let Ok(mut late) = TcpStream::connect_timeout(&addr, TEST_TIMEOUT) {
+        late.set_read_timeout(Some(TEST_TIMEOUT)).unwrap();
+        let mut got = String::new();
+        let _ = late.read_to_string(&mut got);
+        assert_eq!(got, "", "{event_loop:?}: a newcomer after the stop");
+    }
+    drop(clients); // they close too: each gentle close ends
+    plumbing::testing::join_within(server).expect("run returns Ok");
+}
+
+/// A member that has not read what was said gets all of it, then the
+/// notice: the shutdown flushes what is queued before closing.
+pub fn on_stop_a_member_behind_gets_what_was_queued_then_the_notice(event_loop: EventLoop) {
+    const LINES: usize = 1000; // 100 KB: more than its 4 KiB window takes
+    let options = Options {
+        stall_timeout: Duration::from_secs(60),
+        join_notices: false,
+        ..Options::default()
+    };
+    let (addr, stop, server) = start_stoppable(event_loop, options);
+    let mut behind = BufReader::new(slow_reader(addr)); // guest1
+    let mut welcome = String::new();
+    behind.read_line(&mut welcome).unwrap();
+    let mut talker = Chatter::join(addr); // guest2
+    let mut reader = Chatter::join(addr); // guest3
+    let line = |i: usize| format!("{i:05} {}\n", "t".repeat(92));
+    let said: String = (0..LINES).map(line).collect();
+    talker.send(&said);
+    for i in 0..LINES {
+        // When guest3 has line i, the room has queued it for guest1 too.
+        assert_eq!(reader.line(), format!("guest2: {}", line(i)));
+    }
+    stop.request();
+    for i in 0..LINES {
+        let mut got = String::new();
+        behind.read_line(&mut got).unwrap();
+        assert_eq!(
+            got,
+            format!("guest2: {}", line(i)),
+            "{event_loop:?}: line {i}"
+        );
+    }
+    let mut rest = String::new();
+    behind.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, SHUTDOWN_NOTICE, "{event_loop:?}");
+    drop((behind, talker, reader));
+    plumbing::testing::join_within(server).expect("run returns Ok");
+}
+
+/// A client that reads the notice but never closes its side cannot hold
+/// the server: each gentle close is bounded, and `run` returns anyway.
+pub fn on_stop_a_client_that_never_closes_does_not_hold_the_server(event_loop: EventLoop) {
+    let (addr, stop, server) = start_stoppable(event_loop, Options::default());
+    let mut stubborn = Chatter::join(addr);
+    stop.request();
+    assert_eq!(stubborn.until_closed(), SHUTDOWN_NOTICE, "{event_loop:?}");
+    // Still open on our side: the server gives up waiting for our FIN.
+    plumbing::testing::join_within(server).expect("run returns Ok");
+    drop(stubborn);
+}
