@@ -552,7 +552,9 @@ fn wait_for(client: &mut BufReader<TcpStream>, text: &str) -> Result<(), String>
 
 // ---- plumbing ----
 
-/// A server child process, killed when dropped.
+/// A server child process, killed when dropped. (Not `plumbing::testing::
+/// ServerProcess`: that one keeps every log line for the test to read,
+/// which over a benchmark's millions of lines would measure our memory.)
 struct Server {
     child: Child,
     addr: SocketAddr,

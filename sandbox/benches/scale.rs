@@ -144,7 +144,9 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// A server child process, killed when dropped.
+/// A server child process, killed when dropped. (Not `plumbing::testing::
+/// ServerProcess`: that one keeps every log line for the test to read,
+/// which over a benchmark's millions of lines would measure our memory.)
 struct Server {
     child: Child,
     addr: SocketAddr,
