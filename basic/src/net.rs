@@ -220,11 +220,11 @@ pub const LINGER_BYTES: usize = 2 * 1024 * 1024;
 ///
 /// Lessons 3 and 4 end connections this way; lesson 5 does the same without
 /// blocking, one readiness event at a time.
-pub fn close_gently(mut stream: &TcpStream) {
+pub fn close_gently(mut stream: &TcpStream, peer: SocketAddr) {
     // shutdown(Write): the peer reads our last bytes, then end of stream,
     // while we can still read what it sends.
     let _ = stream.shutdown(std::net::Shutdown::Write);
-    trace!("shutdown({}, Write)", peer_name(stream));
+    trace!("shutdown({peer}, Write)");
     let deadline = std::time::Instant::now() + LINGER;
     let mut buf = [0u8; 16 * 1024];
     let mut drained = 0;
@@ -239,7 +239,7 @@ pub fn close_gently(mut stream: &TcpStream) {
             Ok(n) => drained += n,
         }
     }
-    trace!("close({})", peer_name(stream));
+    trace!("close({peer})");
 }
 
 /// The peer's address for a trace line, or `?` once the socket is gone

@@ -360,7 +360,7 @@ pub fn handle_client(stream: TcpStream, peer: SocketAddr, config: Config, seat: 
     match converse(&stream, peer, config) {
         Ok(Ending::Goodbye) => {
             log!("[{peer}] said goodbye; connection closed");
-            basic::net::close_gently(&stream);
+            basic::net::close_gently(&stream, peer);
         }
         Ok(Ending::Closed) => log!("[{peer}] left"),
         Ok(Ending::Idle) => {
@@ -369,7 +369,7 @@ pub fn handle_client(stream: TcpStream, peer: SocketAddr, config: Config, seat: 
                 config.idle_timeout.as_secs_f32()
             );
             log!("[{peer}] idle: {reason}");
-            refuse(&stream, config, &reason, "idle too long");
+            refuse(&stream, peer, config, &reason, "idle too long");
         }
         Ok(Ending::StoppedReading) => log!(
             "[{peer}] stopped reading: no reply taken for {}s (--write-timeout); \
@@ -380,6 +380,7 @@ pub fn handle_client(stream: TcpStream, peer: SocketAddr, config: Config, seat: 
             log!("[{peer}] rejected: {err}; closing the connection");
             refuse(
                 &stream,
+                peer,
                 config_for(config, &err),
                 &err.to_string(),
                 &err.short(),
@@ -591,13 +592,13 @@ fn reply_bytes(config: Config, text: &str) -> io::Result<Vec<u8>> {
 /// Tells the peer why it is cut off (`!ERROR <reason>`, framed or raw like
 /// any reply), and closes. After a protocol violation its stream is out
 /// of step, so there is no reading on.
-fn refuse(mut stream: &TcpStream, config: Config, reason: &str, short: &str) {
+fn refuse(mut stream: &TcpStream, peer: SocketAddr, config: Config, reason: &str, short: &str) {
     let text = fit_reason(reason, short, config.framing.max_payload());
     let sent = reply_bytes(config, &text).and_then(|bytes| stream.write_all(&bytes));
     if let Err(err) = sent {
         trace!("could not send the error reply: {err}");
     }
-    basic::net::close_gently(stream);
+    basic::net::close_gently(stream, peer);
 }
 
 /// `!ERROR <reason>` within `max` bytes: a reply is a message too, and a

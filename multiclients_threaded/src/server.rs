@@ -377,7 +377,7 @@ fn handle_client(
     // descriptor, and descriptors are a limited resource, see `ulimit -n`.)
     let (outbox, queue) = outbox(options.outbox_bytes, room.budget());
     let Some(writer) = spawn_writer(&stream, queue, peer, id, room, options) else {
-        return refuse(&stream, &no_thread_notice());
+        return refuse(&stream, peer, &no_thread_notice());
     };
     match room.join(id, Member::new(peer, outbox)) {
         Ok((_, pressure)) => {
@@ -390,7 +390,7 @@ fn handle_client(
         Err(RoomFull(max)) => log!("{peer}: refused, the room is full ({max} clients)"),
     }
     let _ = writer.join(); // waits at most about the stall timeout
-    basic::net::close_gently(&stream);
+    basic::net::close_gently(&stream, peer);
 } // the last Arc of the stream is dropped here (or when the writer ends): close()
 
 /// Socket options for a chat connection; each says what the kernel will do.
@@ -406,9 +406,9 @@ fn tune(stream: &TcpStream, peer: SocketAddr) -> io::Result<()> {
 
 /// One notice, written directly (this client has no writer thread, and a
 /// fresh socket's empty send buffer takes the short line at once), then close.
-fn refuse(stream: &TcpStream, line: &str) {
+fn refuse(stream: &TcpStream, peer: SocketAddr, line: &str) {
     let _ = (&*stream).write_all(line.as_bytes());
-    basic::net::close_gently(stream);
+    basic::net::close_gently(stream, peer);
 }
 
 /// What a client thread keeps between reads.

@@ -181,6 +181,9 @@ struct Layout {
     /// The client the server's last call named: a server call that names
     /// none (`write(140 bytes)`) is taken to be about it.
     last_peer: Option<String>,
+    /// The (from, to) lifelines a FIN already went along: TCP sends one FIN
+    /// per direction, so a `close` after `shutdown(Write)` sends no other.
+    fins: Vec<(usize, usize)>,
 }
 
 const SERVER: &str = "server";
@@ -193,6 +196,7 @@ impl Layout {
             lifelines: vec![SERVER.to_string()],
             rows: Vec::new(),
             last_peer: None,
+            fins: Vec::new(),
         };
         let recorded = Recorded {
             server: events.iter().any(|event| event.side == SERVER),
@@ -223,14 +227,21 @@ impl Layout {
         let own = self.lifeline(&own);
         let arrow = match wire_of(&event.text) {
             Wire::Nothing => None,
-            Wire::Sends { peer, label } => {
-                self.peer_of(event, peer, recorded).map(|(peer, _)| Arrow {
-                    from: own,
-                    to: peer,
-                    label,
-                    dashed: false,
-                })
-            }
+            Wire::Sends { peer, label } => match self.peer_of(event, peer, recorded) {
+                Some((peer, _)) if label == "FIN" && self.fins.contains(&(own, peer)) => None,
+                Some((peer, _)) => {
+                    if label == "FIN" {
+                        self.fins.push((own, peer));
+                    }
+                    Some(Arrow {
+                        from: own,
+                        to: peer,
+                        label,
+                        dashed: false,
+                    })
+                }
+                None => None,
+            },
             // What arrived from a recorded peer is drawn at its send; from
             // an unrecorded one, here, dashed.
             Wire::Receives { peer, label } => match self.peer_of(event, peer, recorded) {
@@ -535,6 +546,26 @@ mod tests {
         let layout = Layout::of(&events);
         let arrow = layout.rows[1].arrow.as_ref().expect("an arrow");
         assert_eq!(layout.lifelines[arrow.to], "client 127.0.0.1:40000");
+    }
+
+    #[test]
+    fn a_close_after_shutdown_write_sends_no_second_fin() {
+        let events = [
+            event(
+                0,
+                "client",
+                "connect(127.0.0.1:5000) -> local 127.0.0.1:40000",
+            ),
+            event(1, "client", "shutdown(Write)"),
+            event(2, "client", "close()"),
+        ];
+        let layout = Layout::of(&events);
+        let fins = layout
+            .rows
+            .iter()
+            .filter(|row| row.arrow.as_ref().is_some_and(|arrow| arrow.label == "FIN"))
+            .count();
+        assert_eq!(fins, 1);
     }
 
     #[test]
