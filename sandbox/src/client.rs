@@ -175,6 +175,14 @@ pub fn run(
     thread::spawn(move || {
         let _ = send_lines(writer, input, &input_events, &quitting);
     });
+    // A server that shuts down says so before it closes: then its close is
+    // the expected end, as after our own `/quit`.
+    let shutting_down = Arc::new(AtomicBool::new(false));
+    let output = WatchForShutdown {
+        inner: output,
+        told: Arc::clone(&shutting_down),
+        line: Vec::new(),
+    };
     thread::spawn(move || {
         let _ = events.send(Event::ServerClosed(print_replies(
             stream,
@@ -182,7 +190,40 @@ pub fn run(
             read_timeout,
         )));
     });
-    wait_for_the_end(&event_rx, &quit_sent)
+    wait_for_the_end(&event_rx, &quit_sent, &shutting_down)
+}
+
+/// The notice a server sends to every client before it shuts down.
+pub const SHUTDOWN_NOTICE: &[u8] = b"* server shutting down";
+
+/// Passes output through, and notes when a whole line is the server's
+/// shutdown notice.
+struct WatchForShutdown<W> {
+    inner: W,
+    told: Arc<AtomicBool>,
+    /// The line being printed, up to the notice's length.
+    line: Vec<u8>,
+}
+
+impl<W: Write> Write for WatchForShutdown<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        for &byte in &buf[..n] {
+            if byte == b'\n' {
+                if self.line == SHUTDOWN_NOTICE {
+                    self.told.store(true, Ordering::SeqCst);
+                }
+                self.line.clear();
+            } else if self.line.len() <= SHUTDOWN_NOTICE.len() {
+                self.line.push(byte);
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 /// Sends each input line, then `/quit` at the end of input.
@@ -253,7 +294,11 @@ fn print_replies(
 
 /// Waits for the server to close; once our input has ended, at most
 /// [`REPLY_WAIT`] more.
-fn wait_for_the_end(events: &mpsc::Receiver<Event>, quit_sent: &AtomicBool) -> anyhow::Result<()> {
+fn wait_for_the_end(
+    events: &mpsc::Receiver<Event>,
+    quit_sent: &AtomicBool,
+    shutting_down: &AtomicBool,
+) -> anyhow::Result<()> {
     let mut deadline: Option<Instant> = None;
     loop {
         let event = match deadline {
@@ -264,8 +309,11 @@ fn wait_for_the_end(events: &mpsc::Receiver<Event>, quit_sent: &AtomicBool) -> a
         };
         match event {
             Some(Event::InputEnded) => deadline = Some(Instant::now() + REPLY_WAIT),
-            // The server closed although nobody asked to quit: say so.
-            Some(Event::ServerClosed(Ok(()))) if !quit_sent.load(Ordering::SeqCst) => {
+            // The server closed although nobody asked to quit, and it did
+            // not say it was shutting down: say so.
+            Some(Event::ServerClosed(Ok(())))
+                if !quit_sent.load(Ordering::SeqCst) && !shutting_down.load(Ordering::SeqCst) =>
+            {
                 return Err(anyhow::anyhow!("the server closed the connection"));
             }
             Some(Event::ServerClosed(result)) => return result,

@@ -79,3 +79,28 @@ fn a_last_line_one_byte_over_the_limit_is_not_delivered() {
     bob.send("after\n");
     assert_eq!(alice.line(), "guest3: after\n");
 }
+
+#[test]
+fn the_client_ends_cleanly_when_the_server_says_it_is_shutting_down() {
+    use std::io::{BufReader, Write};
+    use std::net::TcpListener;
+    // A server that greets, announces its shutdown and closes, while the
+    // client's input is still open (a person who has not pressed Ctrl-D).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let _ = stream.write_all(b"* welcome, guest1\n* server shutting down\n");
+    });
+    // Input that never ends: a connection nobody writes to (kept open).
+    let quiet = TcpListener::bind("127.0.0.1:0").unwrap();
+    let input = std::net::TcpStream::connect(quiet.local_addr().unwrap()).unwrap();
+    let output = plumbing::testing::SharedOutput::default();
+    let stream = plumbing::testing::connect(addr);
+    sandbox::client::run(stream, BufReader::new(input), output.clone(), None)
+        .expect("a server that said it shuts down ends the conversation cleanly");
+    assert_eq!(
+        output.contents(),
+        b"* welcome, guest1\n* server shutting down\n"
+    );
+}
