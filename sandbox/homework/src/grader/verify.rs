@@ -213,10 +213,28 @@ fn cargo_test_without_exercises(grader: &Grader) -> Result<(), Failure> {
     match run_bounded(&mut command, Duration::from_secs(1800), &log) {
         Ending::Exited(true) => Ok(()),
         other => Err(Failure::because(format!(
-            "cargo test: {other:?}; its output ends:\n{}",
+            "cargo test: {other:?}; the tests that failed:\n{}\nits output ends:\n{}",
+            failed_tests(&log),
             log_tail(&log, 3000)
         ))),
     }
+}
+
+/// The lines of a `cargo test` log that name a failure (`test NAME ...
+/// FAILED`, a panic, a failed target), at most 40: the tail alone may not
+/// reach back to them.
+fn failed_tests(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let failures: Vec<&str> = text
+        .lines()
+        .filter(|line| {
+            line.ends_with("FAILED")
+                || line.contains("panicked at")
+                || line.contains("failed, to rerun")
+        })
+        .take(40)
+        .collect();
+    failures.join("\n")
 }
 
 /// What one test submission must be graded as.
