@@ -27,11 +27,14 @@
 //!
 //! Memory comes from `/proc/PID/status` (Linux); elsewhere it says so.
 
+mod common;
+
+use common::Server;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -551,49 +554,6 @@ fn wait_for(client: &mut BufReader<TcpStream>, text: &str) -> Result<(), String>
 }
 
 // ---- plumbing ----
-
-/// A server child process, killed when dropped. (Not `plumbing::testing::
-/// ServerProcess`: that one keeps every log line for the test to read,
-/// which over a benchmark's millions of lines would measure our memory.)
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(binary: &Path, args: &[&str]) -> Result<Server, String> {
-        let mut child = Command::new(binary)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|err| format!("cannot start {}: {err}", binary.display()))?;
-        let mut stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
-        let mut first = String::new();
-        stdout
-            .read_line(&mut first)
-            .map_err(|err| err.to_string())?;
-        // Drain the log for ever, as a console that keeps up would.
-        thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        let addr = first
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|addr| addr.parse().ok())
-            .ok_or_else(|| format!("unexpected first line {first:?}"))?;
-        Ok(Server { child, addr })
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Resident memory now and at its peak, from /proc (Linux only).
 fn memory(pid: u32) -> String {

@@ -17,10 +17,13 @@
 //! crate's binary in the same target directory, and built there with
 //! `cargo build --release -p multiclients_threaded` if missing.
 
+mod common;
+
+use common::Server;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -144,44 +147,6 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// A server child process, killed when dropped. (Not `plumbing::testing::
-/// ServerProcess`: that one keeps every log line for the test to read,
-/// which over a benchmark's millions of lines would measure our memory.)
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(binary: &Path, args: &[String]) -> Result<Server, String> {
-    let mut child = Command::new(binary)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|err| format!("cannot start {}: {err}", binary.display()))?;
-    let mut stdout = BufReader::new(child.stdout.take().ok_or("no stdout")?);
-    let mut first = String::new();
-    stdout
-        .read_line(&mut first)
-        .map_err(|err| err.to_string())?;
-    // Drain the log for ever: a server blocked on a full stdout pipe would
-    // measure the pipe, not the server.
-    thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let addr = first
-        .trim()
-        .strip_prefix("listening on ")
-        .and_then(|addr| addr.parse().ok())
-        .ok_or_else(|| format!("unexpected first line {first:?}"))?;
-    Ok(Server { child, addr })
-}
-
 struct Client {
     reader: BufReader<TcpStream>,
 }
@@ -218,7 +183,7 @@ impl Client {
 /// Measures one server, printing each figure as soon as it is known, so
 /// that a server that fails half-way still shows how far it got.
 fn measure(binary: &Path, args: &[String], n: usize) -> Result<(), String> {
-    let server = start(binary, args)?;
+    let server = Server::start(binary, args)?;
     let pid = server.child.id();
     let mut clients = Vec::with_capacity(n);
     let started = Instant::now();
